@@ -1,0 +1,130 @@
+// The composition root: the only place that wires concrete parts (config → logger, data plane,
+// discovery, telemetry, listeners) and owns their start and stop order.
+
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './core/log.ts';
+import { parseHostPort, type HostPort } from './core/address.ts';
+import { GlidepathError } from './core/errors.ts';
+import { DataPlane } from './dataplane/dataplane.ts';
+import { createProxyServer } from './dataplane/server.ts';
+import type { DiscoverySource } from './discovery/source.ts';
+import { StaticFileDiscovery } from './discovery/static-file.ts';
+import { createLogger } from './telemetry/logger.ts';
+import { createMetricsRegistry } from './telemetry/metrics.ts';
+import { createAdminServer } from './admin/server.ts';
+import { buildStatus } from './admin/status.ts';
+import { PACKAGE_VERSION } from './version.ts';
+
+export interface AppOptions {
+  readonly logger?: Logger;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly dataPlane: DataPlane;
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  /** Graceful stop: listeners close, in-flight requests finish, pools close. */
+  stop(): Promise<void>;
+}
+
+/** Starts everything; resolves once both listeners are bound and the first endpoints loaded. */
+export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const accessLog = logger.child({ module: 'access' });
+  const dataPlane = new DataPlane({
+    server: config.server,
+    upstream: config.upstream,
+    logger: logger.child({ module: 'dataplane' }),
+    accessLogSampleRate: config.log.accessLogSampleRate,
+    onAccessLog: (entry) => accessLog.info(entry, 'request'),
+  });
+
+  const discovery = createDiscovery(config);
+  const discoveryLog = logger.child({ module: 'discovery', source: discovery.description });
+  const discoveryState = { lastError: undefined as Error | undefined, updatedAt: undefined as Date | undefined, updates: 0 };
+  await discovery.start({
+    onSnapshot: (snapshot) => {
+      dataPlane.applyDiscovery(snapshot);
+      discoveryState.lastError = undefined;
+      discoveryState.updatedAt = new Date();
+      discoveryState.updates++;
+      discoveryLog.info({ versions: snapshot.versions.length, endpoints: snapshot.endpoints.length }, 'endpoints applied');
+    },
+    onError: (err) => {
+      discoveryState.lastError = err;
+      discoveryLog.error({ code: (err as GlidepathError).code, err: err.message }, 'endpoints rejected; the last good snapshot stays in force');
+    },
+  });
+
+  const registry = createMetricsRegistry({ dataPlane });
+  const startedAt = Date.now();
+  let stopping = false;
+  const proxy = createProxyServer(dataPlane, config.server);
+  const admin = createAdminServer({
+    isLive: () => true,
+    isReady: () => !stopping && dataPlane.loaded && proxy.listening,
+    metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+    status: () => buildStatus({ dataPlane, startedAt, version: PACKAGE_VERSION, discovery: { source: discovery.description, ...discoveryState } }),
+    token: config.admin.token,
+  });
+
+  let proxyAddress: AddressInfo;
+  let adminAddress: AddressInfo;
+  try {
+    proxyAddress = await listen(proxy, hostPort(config.listen, 'listen'));
+    adminAddress = await listen(admin, hostPort(config.admin.listen, 'admin.listen'));
+  } catch (err) {
+    proxy.close();
+    await discovery.close();
+    await dataPlane.destroy();
+    throw err;
+  }
+  logger.info({ proxy: proxyAddress, admin: adminAddress, version: PACKAGE_VERSION }, 'glidepath listening');
+
+  return {
+    config,
+    logger,
+    dataPlane,
+    proxyAddress,
+    adminAddress,
+    async stop() {
+      stopping = true;
+      await discovery.close();
+      await Promise.all([closeServer(proxy), closeServer(admin)]);
+      await dataPlane.close();
+    },
+  };
+}
+
+function createDiscovery(config: Config): DiscoverySource {
+  if (config.endpoints.file !== '') return new StaticFileDiscovery(config.endpoints.file);
+  throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints)');
+}
+
+function hostPort(value: string, field: string): HostPort {
+  const hp = parseHostPort(value);
+  if (typeof hp === 'string') throw new GlidepathError('GP_CONFIG_INVALID', `${field}: ${hp}`);
+  return hp;
+}
+
+function listen(server: http.Server, at: HostPort): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

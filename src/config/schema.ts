@@ -1,0 +1,94 @@
+// The one configuration schema: it gives the TypeScript types, the defaults, the validation,
+// the environment-variable names, the README reference and the Helm values schema.
+
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../core/duration.ts';
+
+/** Marks a schema node as a duration: a string such as "10s" or a whole number of milliseconds. */
+export const DURATION_FORMAT = 'duration';
+
+function duration(defaultValue: string, description: string) {
+  return Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
+    default: defaultValue,
+    description,
+    [DURATION_FORMAT]: true,
+  });
+}
+
+function oneOf<const T extends readonly string[]>(values: T, defaultValue: T[number], description: string) {
+  return Type.Union(values.map((v) => Type.Literal(v)), { default: defaultValue, description, enum: values });
+}
+
+function section<T extends Record<string, TSchema>>(properties: T, description: string) {
+  return Type.Object(properties, { additionalProperties: false, default: {}, description });
+}
+
+const HOST_PORT_PATTERN = '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s\\[\\]]*):\\d{1,5}$';
+
+export const ConfigSchema = Type.Object(
+  {
+    listen: Type.String({ pattern: HOST_PORT_PATTERN, default: '0.0.0.0:8080', description: 'Address of the proxy listener, "host:port".' }),
+    admin: section(
+      {
+        listen: Type.String({ pattern: HOST_PORT_PATTERN, default: '127.0.0.1:9901', description: 'Address of the admin listener (/livez, /readyz, /metrics, /status). Never the proxy port.' }),
+        token: Type.String({ default: '', description: 'Bearer token required by mutating admin verbs (POST). Empty: mutating verbs are refused. Prefer the environment variable.' }),
+      },
+      'The admin listener.',
+    ),
+    endpoints: section(
+      {
+        file: Type.String({ default: '', description: 'Static endpoints file (YAML or JSON), watched for changes. The cluster-free discovery source.' }),
+      },
+      'Where endpoints come from.',
+    ),
+    log: section(
+      {
+        level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'Log level.'),
+        accessLogSampleRate: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Share of requests (0..1) written as an access log line at info level. 0 writes none.' }),
+      },
+      'Logging (JSON lines on stdout).',
+    ),
+    server: section(
+      {
+        headersTimeout: duration('10s', 'Time allowed for a client to send the request headers; then 408 and close.'),
+        requestTimeout: duration('5m', 'Time allowed for a client to send the whole request (headers and body); 0 disables.'),
+        keepAliveTimeout: duration('75s', 'Idle time before a client keep-alive connection is closed; above common load-balancer idle timeouts (60 s).'),
+        maxHeaderCount: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Most header fields a request may carry; more is answered 431.' }),
+        maxHeaderBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'Most bytes of request line plus headers; more is answered 431.' }),
+        maxUrlBytes: Type.Integer({ minimum: 64, maximum: 1048576, default: 8192, description: 'Longest request target; longer is answered 414.' }),
+        maxInFlight: Type.Integer({ minimum: 0, default: 10000, description: 'Most requests in flight in this process; beyond it 503 with Retry-After at once. 0 disables the limit.' }),
+        trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Peers (IPs or CIDRs) whose X-Forwarded-For / -Proto / -Host are kept and appended to; from anyone else they are replaced.' }),
+      },
+      'The client-facing (downstream) side.',
+    ),
+    upstream: section(
+      {
+        connectTimeout: duration('3s', 'Time allowed to connect to a pod.'),
+        responseTimeout: duration('60s', 'Time allowed for a pod to send the response headers; then 504.'),
+        bodyIdleTimeout: duration('60s', 'Longest pause between two chunks of a response body; then the client response is aborted.'),
+        idleTimeout: duration('2s', 'An idle upstream keep-alive socket is closed after this long (or sooner, per the pod\'s Keep-Alive hint minus 1 s). Below Node\'s 5 s default so glidepath closes first.'),
+        maxConnectionsPerEndpoint: Type.Integer({ minimum: 0, default: 256, description: 'Most connections to one pod; 0 is unlimited.' }),
+      },
+      'The pod-facing (upstream) side.',
+    ),
+  },
+  { additionalProperties: false },
+);
+
+type Raw = Static<typeof ConfigSchema>;
+
+/** Durations arrive as `string | number` and leave resolution as milliseconds. */
+type Resolved<T> = [T] extends [string]
+  ? T
+  : [T] extends [number]
+    ? T
+    : [T] extends [string | number]
+      ? number
+      : T extends readonly (infer U)[]
+        ? readonly Resolved<U>[]
+        : T extends object
+          ? { readonly [K in keyof T]: Resolved<T[K]> }
+          : T;
+
+/** The validated, resolved, frozen configuration: durations are milliseconds. */
+export type Config = Resolved<Raw>;

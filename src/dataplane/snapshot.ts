@@ -1,0 +1,87 @@
+// The routing snapshot: an immutable view (versions, weights, routable endpoints) that every
+// request reads once; the control side builds the next one and swaps it by reference.
+
+import { WEIGHT_TOTAL, type Version, type WeightTable } from '../core/types.ts';
+import type { UpstreamEndpoint } from './upstream.ts';
+import type { VersionStats } from './stats.ts';
+
+/** One version as the request path sees it. */
+export interface VersionRoute {
+  readonly name: string;
+  readonly revision: number;
+  /** Weight asked for (basis points). */
+  readonly weight: number;
+  /** Weight in force after versions without usable endpoints gave their share away. */
+  readonly effectiveWeight: number;
+  /** Endpoints that may take new requests, in a stable order. */
+  readonly endpoints: readonly UpstreamEndpoint[];
+  readonly stats: VersionStats;
+}
+
+export interface RoutingSnapshot {
+  /** Every known version, newest first. */
+  readonly versions: readonly VersionRoute[];
+  /** Versions that take traffic, with cumulative effective weights for the split. */
+  readonly routable: readonly VersionRoute[];
+  readonly cumulative: Int32Array;
+  readonly totalWeight: number;
+  /** Increments with every swap; lets observers notice change cheaply. */
+  readonly generation: number;
+}
+
+export const EMPTY_SNAPSHOT: RoutingSnapshot = Object.freeze({
+  versions: [],
+  routable: [],
+  cumulative: new Int32Array(0),
+  totalWeight: 0,
+  generation: 0,
+});
+
+export interface SnapshotInput {
+  readonly versions: readonly Version[];
+  readonly weights: WeightTable;
+  /** All endpoints the data plane knows, whatever their state. */
+  readonly endpoints: Iterable<UpstreamEndpoint>;
+  readonly statsFor: (version: string) => VersionStats;
+  readonly generation: number;
+}
+
+/**
+ * Builds the next snapshot. A version with no usable endpoint gives its share to the others
+ * (in proportion to their weights, or evenly when they all have weight 0) so that a missing
+ * version never turns into failed requests while another could answer.
+ */
+export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
+  const byVersion = new Map<string, UpstreamEndpoint[]>();
+  for (const ep of input.endpoints) {
+    if (!ep.routable) continue;
+    let list = byVersion.get(ep.version);
+    if (list === undefined) byVersion.set(ep.version, (list = []));
+    list.push(ep);
+  }
+  for (const list of byVersion.values()) list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+
+  const known = [...input.versions].sort((a, b) => b.revision - a.revision);
+  const usable = known.filter((v) => (byVersion.get(v.name)?.length ?? 0) > 0);
+  const usableWeight = usable.reduce((sum, v) => sum + (input.weights[v.name] ?? 0), 0);
+  const effective = new Map<string, number>();
+  if (usableWeight > 0) for (const v of usable) effective.set(v.name, input.weights[v.name] ?? 0);
+  else for (const v of usable) effective.set(v.name, Math.floor(WEIGHT_TOTAL / usable.length));
+
+  const versions = known.map((v): VersionRoute => ({
+    name: v.name,
+    revision: v.revision,
+    weight: input.weights[v.name] ?? 0,
+    effectiveWeight: effective.get(v.name) ?? 0,
+    endpoints: byVersion.get(v.name) ?? [],
+    stats: input.statsFor(v.name),
+  }));
+  const routable = versions.filter((v) => v.effectiveWeight > 0);
+  const cumulative = new Int32Array(routable.length);
+  let total = 0;
+  routable.forEach((v, i) => {
+    total += v.effectiveWeight;
+    cumulative[i] = total;
+  });
+  return Object.freeze({ versions, routable, cumulative, totalWeight: total, generation: input.generation });
+}

@@ -1,0 +1,88 @@
+// Counters the hot path increments (per version, per rejection reason); telemetry and the
+// rollout controller read them off the request path. Plain numbers, preallocated, no calls out.
+
+/** What one upstream attempt came to. Indexes into VersionStats.attempts. */
+export const OUTCOMES = ['success', 'http_5xx', 'connect_error', 'reset', 'timeout', 'protocol_error'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+export const OUTCOME_INDEX: Readonly<Record<Outcome, number>> = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<Outcome, number>;
+
+/** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implicit. */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+const BUCKET_MS = DURATION_BUCKETS.map((s) => s * 1000);
+
+/**
+ * Counters of one version since start. Client requests are counted once, with their final
+ * status, against the version that answered last; attempts are counted each, against the
+ * version that served them (a retried request adds one attempt per try).
+ */
+export class VersionStats {
+  readonly version: string;
+  /** Client requests by status class: index 0 unused, 1..5 = 1xx..5xx. */
+  readonly statusClasses = new Float64Array(6);
+  /** Client requests that failed: a 5xx, or a response aborted by an upstream fault. */
+  failures = 0;
+  /** Client requests that ended because the client went away (never charged as failures). */
+  clientAborts = 0;
+  /** Upstream attempts by Outcome. */
+  readonly attempts = new Float64Array(OUTCOMES.length);
+  /** Non-cumulative bucket counts, last slot is +Inf. */
+  readonly durationCounts = new Float64Array(DURATION_BUCKETS.length + 1);
+  durationSumSeconds = 0;
+
+  constructor(version: string) {
+    this.version = version;
+  }
+
+  get requests(): number {
+    const c = this.statusClasses;
+    return (c[1] as number) + (c[2] as number) + (c[3] as number) + (c[4] as number) + (c[5] as number) + this.clientAborts;
+  }
+
+  recordAttempt(outcome: number): void {
+    (this.attempts[outcome] as number)++;
+  }
+
+  /** Final outcome of one client request. `status` 0 means no status reached the client. */
+  recordRequest(status: number, failed: boolean, durationMs: number): void {
+    const cls = (status / 100) | 0;
+    if (cls >= 1 && cls <= 5) (this.statusClasses[cls] as number)++;
+    if (failed) this.failures++;
+    let i = 0;
+    while (i < BUCKET_MS.length && durationMs > (BUCKET_MS[i] as number)) i++;
+    (this.durationCounts[i] as number)++;
+    this.durationSumSeconds += durationMs / 1000;
+  }
+
+  recordClientAbort(): void {
+    this.clientAborts++;
+  }
+}
+
+/** Why a request was refused before routing; each is a label value of the rejections metric. */
+export const REJECT_REASONS = [
+  'http_version',
+  'duplicate_host',
+  'invalid_host',
+  'target_form',
+  'absolute_form_authority',
+  'te_on_http10',
+  'transfer_coding',
+  'too_many_headers',
+  'header_too_large',
+  'url_too_long',
+  'parse_error',
+  'request_timeout',
+  'chunk_extension_too_large',
+  'connect_method',
+  'invalid_header_value',
+  'overloaded',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export class RejectStats {
+  readonly counts: Record<RejectReason, number> = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
+
+  record(reason: RejectReason): void {
+    this.counts[reason]++;
+  }
+}
