@@ -27,7 +27,10 @@ export interface App {
   readonly dataPlane: DataPlane;
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
-  /** Graceful stop: listeners close, in-flight requests finish, pools close. */
+  /**
+   * Graceful stop (SIGTERM): /readyz 503 and Connection: close at once, keep serving for the drain
+   * delay, stop accepting, wait for in-flight requests up to the grace period, close everything.
+   */
   stop(): Promise<void>;
 }
 
@@ -38,6 +41,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const dataPlane = new DataPlane({
     server: config.server,
     upstream: config.upstream,
+    retry: config.retry,
+    outlier: config.outlier,
+    websocket: config.websocket,
     logger: logger.child({ module: 'dataplane' }),
     accessLogSampleRate: config.log.accessLogSampleRate,
     onAccessLog: (entry) => accessLog.info(entry, 'request'),
@@ -62,11 +68,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
   const registry = createMetricsRegistry({ dataPlane });
   const startedAt = Date.now();
-  let stopping = false;
+  let stopping: Promise<void> | undefined;
   const proxy = createProxyServer(dataPlane, config.server);
   const admin = createAdminServer({
     isLive: () => true,
-    isReady: () => !stopping && dataPlane.loaded && proxy.listening,
+    isReady: () => stopping === undefined && dataPlane.loaded && proxy.listening,
     metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
     status: () => buildStatus({ dataPlane, startedAt, version: PACKAGE_VERSION, discovery: { source: discovery.description, ...discoveryState } }),
     token: config.admin.token,
@@ -91,13 +97,33 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     dataPlane,
     proxyAddress,
     adminAddress,
-    async stop() {
-      stopping = true;
-      await discovery.close();
-      await Promise.all([closeServer(proxy), closeServer(admin)]);
-      await dataPlane.close();
+    stop() {
+      stopping ??= shutdown();
+      return stopping;
     },
   };
+
+  async function shutdown(): Promise<void> {
+    const { drainDelay, gracePeriod } = config.shutdown;
+    dataPlane.beginShutdown();
+    logger.info({ drainDelayMs: drainDelay, gracePeriodMs: gracePeriod, inFlight: dataPlane.inFlight }, 'draining: not ready, still serving');
+    await sleep(drainDelay);
+    proxy.close();
+    proxy.closeIdleConnections();
+    dataPlane.closeTunnels();
+    const deadline = Date.now() + gracePeriod;
+    while (dataPlane.inFlight > 0 && Date.now() < deadline) await sleep(10);
+    if (dataPlane.inFlight > 0) logger.warn({ inFlight: dataPlane.inFlight }, 'grace period over: cutting the requests still in flight');
+    proxy.closeAllConnections();
+    await dataPlane.destroy();
+    await discovery.close();
+    await closeServer(admin);
+    logger.info({}, 'stopped');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function createDiscovery(config: Config): DiscoverySource {

@@ -134,6 +134,11 @@ function semanticErrors(config: Config): FieldError[] {
   if (typeof listen !== 'string' && typeof admin !== 'string' && listen.port !== 0 && listen.port === admin.port && sameHost(listen.host, admin.host)) {
     errors.push({ path: 'admin.listen', message: `must differ from listen (${config.listen}): the admin API is never reachable on the proxy port` });
   }
+  const headersTimeout = parseDuration(config.server?.headersTimeout as number | string);
+  const requestTimeout = parseDuration(config.server?.requestTimeout as number | string);
+  if (headersTimeout !== undefined && requestTimeout !== undefined && requestTimeout > 0 && headersTimeout > requestTimeout) {
+    errors.push({ path: 'server.headersTimeout', message: `must not exceed server.requestTimeout (${config.server.requestTimeout})` });
+  }
   const trusted: unknown = config.server?.trustedProxies;
   if (Array.isArray(trusted)) trusted.forEach((entry: unknown, i) => {
     if (typeof entry === 'string' && parseCidr(entry) === undefined) errors.push({ path: `server.trustedProxies[${i}]`, message: `expected an IP address or CIDR such as 10.0.0.0/8; got ${JSON.stringify(entry)}` });

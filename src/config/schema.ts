@@ -68,8 +68,46 @@ export const ConfigSchema = Type.Object(
         bodyIdleTimeout: duration('60s', 'Longest pause between two chunks of a response body; then the client response is aborted.'),
         idleTimeout: duration('2s', 'An idle upstream keep-alive socket is closed after this long (or sooner, per the pod\'s Keep-Alive hint minus 1 s). Below Node\'s 5 s default so glidepath closes first.'),
         maxConnectionsPerEndpoint: Type.Integer({ minimum: 0, default: 256, description: 'Most connections to one pod; 0 is unlimited.' }),
+        maxPendingPerEndpoint: Type.Integer({ minimum: 0, default: 1024, description: 'Most requests waiting for a connection to one pod; beyond it (and with no other pod free) 503 with Retry-After at once.' }),
+        drainTimeout: duration('30s', 'A pod that leaves (terminating, not ready, removed, or its version at weight 0) finishes its in-flight requests up to this long; then they are cut.'),
+        slowStartWindow: duration('10s', 'A newly ready pod ramps its share of its version linearly over this window; 0 turns slow start off.'),
       },
       'The pod-facing (upstream) side.',
+    ),
+    retry: section(
+      {
+        maxRetries: Type.Integer({ minimum: 0, maximum: 5, default: 2, description: 'Most replays of one request on other pods; 0 turns retries off.' }),
+        statuses: Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), { default: [502, 503, 504], description: 'Pod statuses that make an idempotent (or replay-marked) request replay elsewhere.' }),
+        perTryTimeout: duration('0s', 'An idempotent request with no response header after this long is replayed elsewhere; 0 leaves only upstream.responseTimeout.'),
+        replayBufferBytes: Type.Integer({ minimum: 0, maximum: 16777216, default: 65536, description: 'Request bodies up to this size are kept so that they can be replayed; larger ones stream and are replayed only if the pod never saw them.' }),
+        replayBufferTotalBytes: Type.Integer({ minimum: 0, default: 67108864, description: 'Ceiling on the replay buffers of all requests in flight; past it bodies stream unbuffered.' }),
+        replayHeader: Type.String({ default: 'x-glidepath-replayable', description: 'A request carrying this header with value "true" may be replayed like an idempotent one.' }),
+        budgetRatio: Type.Number({ minimum: 0, maximum: 10, default: 0.2, description: 'Retries may add at most this share of the requests of the last 10 s, plus budgetMinPerSecond.' }),
+        budgetMinPerSecond: Type.Number({ minimum: 0, default: 10, description: 'Retries per second allowed on top of budgetRatio, so low traffic can still retry; the budget keeps retries from multiplying an outage.' }),
+      },
+      'Safe replays on another pod, failover from the canary to the stable version, and the retry budget.',
+    ),
+    outlier: section(
+      {
+        consecutiveFailures: Type.Integer({ minimum: 0, default: 5, description: 'Eject a pod after this many consecutive connect failures, resets, timeouts or 5xx responses; 0 turns ejection off.' }),
+        baseEjectionTime: duration('10s', 'First ejection lasts this long; each repeat adds as much again.'),
+        maxEjectionTime: duration('5m', 'Longest ejection.'),
+        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'Most of a version ejected at once (at least one pod), unless nothing healthy is left in it.' }),
+      },
+      'Passive outlier ejection.',
+    ),
+    shutdown: section(
+      {
+        drainDelay: duration('5s', 'After SIGTERM, /readyz answers 503 while glidepath keeps accepting and serving this long (with Connection: close), so whatever routes to it notices.'),
+        gracePeriod: duration('20s', 'Then, with the listener closed, in-flight requests get this long to finish. Keep drainDelay + gracePeriod below terminationGracePeriodSeconds.'),
+      },
+      'Graceful shutdown of glidepath itself.',
+    ),
+    websocket: section(
+      {
+        idleTimeout: duration('5m', 'A WebSocket tunnel with no traffic either way for this long is closed.'),
+      },
+      'WebSocket (Upgrade) tunnels.',
     ),
   },
   { additionalProperties: false },

@@ -1,33 +1,65 @@
 // The forward stage: one Exchange per client request, doubling as the undici dispatch handler
-// that streams the pod's response to the client with backpressure both ways.
+// that streams the pod's response back with backpressure both ways, and replaying the request
+// on another pod when that is safe (nothing reached the client, the pod cannot have acted on it).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { RequestFacts } from './headers.ts';
-import { buildResponseHeaders } from './headers.ts';
-import { classifyUpstreamError, writeProxyError } from './rescue.ts';
-import { OUTCOME_INDEX, type VersionStats } from './stats.ts';
+import type { ErrorCode } from '../core/errors.ts';
+import { buildResponseHeaders, type RequestFacts } from './headers.ts';
+import { classifyUpstreamError, writeProxyError, type UpstreamFailure } from './rescue.ts';
+import { OUTCOME_INDEX } from './stats.ts';
 import type { VersionRoute } from './snapshot.ts';
-import type { UpstreamEndpoint } from './upstream.ts';
+import { bytesReadBeforeError, type UpstreamEndpoint } from './upstream.ts';
+
+export interface RetryPolicy {
+  readonly maxRetries: number;
+  readonly statuses: ReadonlySet<number>;
+  /** Response-header wait for an attempt that could be replayed; 0 = responseTimeout. */
+  readonly perTryTimeout: number;
+  readonly responseTimeout: number;
+  readonly replayBufferBytes: number;
+}
+
+export interface Target {
+  readonly version: VersionRoute;
+  readonly endpoint: UpstreamEndpoint;
+}
 
 /** What an exchange needs from the data plane that owns it. */
 export interface ExchangeOwner {
+  readonly retryPolicy: RetryPolicy;
+  /** First attempt: by weight. Undefined: nothing can take it (`noTargetCode` says why). */
+  pickTarget(exchange: Exchange): Target | undefined;
+  /** A replay target avoiding `exchange.tried`: on the stable version when the canary failed. */
+  pickRetryTarget(exchange: Exchange): Target | undefined;
+  readonly noTargetCode: ErrorCode;
+  /** Takes a slot from the retry budget, or says there is none. */
+  acquireRetry(): boolean;
+  reserveReplayBytes(bytes: number): boolean;
+  releaseReplayBytes(bytes: number): void;
+  /** Outcome of one attempt against one pod, for outlier detection. */
+  endpointResult(endpoint: UpstreamEndpoint, failed: boolean): void;
   /** Called exactly once per exchange, when it is over. */
   exchangeDone(exchange: Exchange): void;
 }
 
 const kExchange = Symbol('glidepath.exchange');
-type TrackedResponse = ServerResponse & { [kExchange]?: Exchange };
+type Tracked<T> = T & { [kExchange]?: Exchange };
 
-/** Sentinel abort reason: the client went away, so nothing is charged to the pod. */
-export class ClientGoneError extends Error {
-  readonly code = 'GP_CLIENT_GONE';
-}
-const CLIENT_GONE = new ClientGoneError('client closed the connection');
+/** Abort reasons of our own; never charged to a pod. */
+class ExchangeAbort extends Error {}
+const CLIENT_GONE = new ExchangeAbort('client closed the connection');
+const DISCARD_TOO_LARGE = new ExchangeAbort('retryable error body too large to discard');
+
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Bodies of error responses we swallow before a replay; past this we abort instead of reading. */
+const MAX_DISCARD_BYTES = 65_536;
 
 /**
  * All fields are set in the constructor (one hidden class for every request) and the handler
- * methods are prototype methods: no per-request closures in the steady state.
+ * methods are prototype methods: no per-request closures in the steady state. At most one
+ * undici request is live per exchange; a replay starts only from a terminal callback.
  */
 export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   readonly owner: ExchangeOwner;
@@ -39,9 +71,26 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   requestId = '';
   chunked = false;
   contentLength = -1;
+  replayMarked = false;
+  path = '/';
+  headers: string[] = [];
+  /** Request body as sent to the pod: none, a kept copy (replayable), or the live stream. */
+  body: Buffer | IncomingMessage | null = null;
+  replayBytes = 0;
   version: VersionRoute | undefined = undefined;
   endpoint: UpstreamEndpoint | undefined = undefined;
+  /** Pods already tried, so a replay goes elsewhere. */
+  tried: UpstreamEndpoint[] | null = null;
+  attempts = 0;
   controller: Dispatcher.DispatchController | null = null;
+  /** The current attempt was handed to a socket (a streamed body may have been read). */
+  attemptStarted = false;
+  /** The pod began a response on the current attempt. */
+  upstreamResponded = false;
+  /** Swallowing a retryable error response before replaying on replayTarget. */
+  discarding = false;
+  replayTarget: Target | undefined = undefined;
+  discardedBytes = 0;
   /** Status sent to the client (0 while none). */
   status = 0;
   /** Client-visible failure (5xx or an aborted response). */
@@ -49,27 +98,108 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   clientGone = false;
   done = false;
   #resume: (() => void) | null = null;
+  #collected: Buffer[] | null = null;
 
   constructor(owner: ExchangeOwner, req: IncomingMessage, res: ServerResponse, startMs: number) {
     this.owner = owner;
     this.req = req;
     this.res = res;
     this.startMs = startMs;
-    (res as TrackedResponse)[kExchange] = this;
+    (res as Tracked<ServerResponse>)[kExchange] = this;
     res.on('close', onResponseClose);
   }
 
-  get stats(): VersionStats | undefined {
-    return this.version?.stats;
+  get idempotent(): boolean {
+    return IDEMPOTENT.has(this.req.method as string) || this.replayMarked;
   }
 
-  /** Sends the request to the chosen endpoint. */
-  dispatch(endpoint: UpstreamEndpoint, path: string, headers: string[]): void {
-    this.endpoint = endpoint;
-    endpoint.outstanding++;
+  /** A replay could resend exactly what the pod was sent. */
+  get bodyReplayable(): boolean {
+    return this.body === null || Buffer.isBuffer(this.body) || !this.attemptStarted;
+  }
+
+  /** Begins forwarding: keeps a small body for replays, then sends the first attempt. */
+  start(path: string, headers: string[]): void {
+    this.path = path;
+    this.headers = headers;
     const hasBody = this.chunked || this.contentLength > 0;
+    if (!hasBody) return this.#attempt();
+    const limit = this.owner.retryPolicy.replayBufferBytes;
+    const want = this.chunked ? limit : this.contentLength;
+    if (want > limit || limit === 0 || !this.owner.reserveReplayBytes(want)) {
+      this.body = this.req;
+      return this.#attempt();
+    }
+    this.replayBytes = want;
+    this.#collected = [];
+    (this.req as Tracked<IncomingMessage>)[kExchange] = this;
+    this.req.on('data', onBodyData);
+    this.req.on('end', onBodyEnd);
+  }
+
+  onBodyData(chunk: Buffer): void {
+    const collected = this.#collected as Buffer[];
+    collected.push(chunk);
+    let size = 0;
+    for (const c of collected) size += c.length;
+    if (size <= this.replayBytes) return;
+    // Chunked body larger than the replay buffer: put back what we read and stream it all.
+    this.req.pause();
+    this.req.off('data', onBodyData);
+    this.req.off('end', onBodyEnd);
+    this.req.unshift(Buffer.concat(collected));
+    this.#collected = null;
+    this.owner.releaseReplayBytes(this.replayBytes);
+    this.replayBytes = 0;
+    this.body = this.req;
+    this.#attempt();
+  }
+
+  onBodyEnd(): void {
+    const collected = this.#collected as Buffer[];
+    this.#collected = null;
+    this.body = collected.length === 1 ? (collected[0] as Buffer) : Buffer.concat(collected);
+    if (this.clientGone) return this.finish();
+    this.#attempt();
+  }
+
+  /** First attempt, by weight; with nothing to route to, a proxy-made 503 at once. */
+  #attempt(): void {
+    const target = this.owner.pickTarget(this);
+    if (target === undefined) {
+      const code = this.owner.noTargetCode;
+      writeProxyError(this.res, code, { requestId: this.requestId, retryAfter: code === 'GP_OVERLOADED' ? 1 : undefined });
+      this.status = this.res.statusCode;
+      this.failed = true;
+      return this.finish();
+    }
+    this.#dispatchTo(target);
+  }
+
+  #dispatchTo(target: Target): void {
+    this.version = target.version;
+    this.endpoint = target.endpoint;
+    this.attempts++;
+    this.attemptStarted = false;
+    this.upstreamResponded = false;
+    this.discarding = false;
+    this.discardedBytes = 0;
+    this.replayTarget = undefined;
+    this.controller = null;
+    target.endpoint.outstanding++;
+    const policy = this.owner.retryPolicy;
+    const mayRetry = policy.perTryTimeout > 0 && this.attempts <= policy.maxRetries && this.idempotent && this.bodyReplayable;
     try {
-      endpoint.dispatch({ path, method: this.req.method as string, headers, body: hasBody ? this.req : null }, this);
+      target.endpoint.dispatch(
+        {
+          path: this.path,
+          method: this.req.method as string,
+          headers: this.headers,
+          body: this.body,
+          headersTimeout: mayRetry ? Math.min(policy.perTryTimeout, policy.responseTimeout) : policy.responseTimeout,
+        },
+        this,
+      );
     } catch (err) {
       // undici validates synchronously (e.g. a header value it will not write).
       this.onResponseError(null, err as Error);
@@ -78,16 +208,28 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.attemptStarted = true;
     if (this.clientGone) controller.abort(CLIENT_GONE);
+  }
+
+  onResponseStarted(): void {
+    this.upstreamResponded = true;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     if (statusCode < 200) return; // 1xx: Node already answered Expect itself; hints are dropped.
     this.status = statusCode;
-    let headers: string[];
+    if (statusCode >= 500 && this.owner.retryPolicy.statuses.has(statusCode) && this.#mayReplay(false)) {
+      // Decide now, while the pod's answer could still be passed on: swallow it only with a
+      // replay target and a budget slot in hand.
+      this.replayTarget = this.#reserveReplay();
+      if (this.replayTarget !== undefined) {
+        this.discarding = true;
+        return;
+      }
+    }
     try {
-      headers = buildResponseHeaders(controller.rawHeaders as (Buffer | string)[], this.requestId);
-      this.res.writeHead(statusCode, headers);
+      this.res.writeHead(statusCode, buildResponseHeaders(controller.rawHeaders as (Buffer | string)[], this.requestId));
     } catch (err) {
       controller.abort(err as Error);
       return;
@@ -96,6 +238,11 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.discarding) {
+      this.discardedBytes += chunk.length;
+      if (this.discardedBytes > MAX_DISCARD_BYTES) controller.abort(DISCARD_TOO_LARGE);
+      return;
+    }
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', (this.#resume ??= () => this.controller?.resume()));
@@ -103,28 +250,85 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.controller = null;
+    const endpoint = this.endpoint as UpstreamEndpoint;
+    endpoint.outstanding--;
+    if (this.discarding) return this.#replayAfterDiscard(endpoint);
     this.res.end();
-    this.stats?.recordAttempt(this.status >= 500 ? OUTCOME_INDEX.http_5xx : OUTCOME_INDEX.success);
+    this.version?.stats.recordAttempt(this.status >= 500 ? OUTCOME_INDEX.http_5xx : OUTCOME_INDEX.success);
+    this.owner.endpointResult(endpoint, this.status >= 500);
     this.finish();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     if (this.done) return;
-    if (this.clientGone || err === CLIENT_GONE) {
-      this.finish();
-      return;
-    }
+    this.controller = null;
+    const endpoint = this.endpoint as UpstreamEndpoint;
+    endpoint.outstanding--;
+    if (this.clientGone || err === CLIENT_GONE) return this.finish();
+    if (err === DISCARD_TOO_LARGE) return this.#replayAfterDiscard(endpoint);
     const failure = classifyUpstreamError(err);
-    if (failure.outcome >= 0) this.stats?.recordAttempt(failure.outcome);
-    if (!this.res.headersSent) {
-      writeProxyError(this.res, failure.code, { requestId: this.requestId });
-      this.status = this.res.statusCode;
-      this.failed = this.status >= 500;
-    } else {
+    if (failure.outcome >= 0) {
+      this.version?.stats.recordAttempt(failure.outcome);
+      this.owner.endpointResult(endpoint, true);
+    }
+    if (this.res.headersSent) {
       // Headers went out: the only honest signal left is an aborted response, never a clean end.
       this.failed = true;
       this.res.destroy();
+      return this.finish();
     }
+    if (failure.outcome >= 0 && this.#mayReplay(this.#safeForAnyMethod(err, failure))) {
+      const target = this.#reserveReplay();
+      if (target !== undefined) return this.#replay(target);
+    }
+    this.#answerFailure(failure);
+  }
+
+  /**
+   * The pod cannot have acted on the request: the connection never opened, or a reused
+   * keep-alive socket died before the pod sent a byte (the idle-close race, research §2.3).
+   */
+  #safeForAnyMethod(err: Error, failure: UpstreamFailure): boolean {
+    if (failure.outcome === OUTCOME_INDEX.connect_error || !this.attemptStarted) return true;
+    return failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && bytesReadBeforeError(err) > 0;
+  }
+
+  #mayReplay(anyMethod: boolean): boolean {
+    return !this.res.headersSent && this.attempts <= this.owner.retryPolicy.maxRetries && (anyMethod || this.idempotent) && this.bodyReplayable;
+  }
+
+  /** Another pod to replay on, with a retry-budget slot taken for it; undefined if either is missing. */
+  #reserveReplay(): Target | undefined {
+    (this.tried ??= []).push(this.endpoint as UpstreamEndpoint);
+    const target = this.owner.pickRetryTarget(this);
+    return target !== undefined && this.owner.acquireRetry() ? target : undefined;
+  }
+
+  #replay(target: Target): void {
+    const failed = this.version as VersionRoute;
+    failed.stats.retries++;
+    if (target.version !== failed) failed.stats.failovers++;
+    this.#dispatchTo(target);
+  }
+
+  /** The swallowed error response has ended: replay (re-picking if its target went away meanwhile). */
+  #replayAfterDiscard(endpoint: UpstreamEndpoint): void {
+    this.version?.stats.recordAttempt(OUTCOME_INDEX.http_5xx);
+    this.owner.endpointResult(endpoint, true);
+    const planned = this.replayTarget as Target;
+    const target = planned.endpoint.routable ? planned : this.owner.pickRetryTarget(this);
+    if (target !== undefined) return this.#replay(target);
+    this.#answerFailure({ code: 'GP_UPSTREAM_RESET', outcome: OUTCOME_INDEX.http_5xx }, this.status);
+  }
+
+  #answerFailure(failure: UpstreamFailure, upstreamStatus = 0): void {
+    writeProxyError(this.res, failure.code, {
+      requestId: this.requestId,
+      detail: upstreamStatus > 0 ? `the pod answered ${upstreamStatus} and no replay was possible` : undefined,
+    });
+    this.status = this.res.statusCode;
+    this.failed = this.status >= 500;
     this.finish();
   }
 
@@ -133,18 +337,26 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     if (this.done || this.res.writableFinished) return;
     this.clientGone = true;
     if (this.controller !== null) this.controller.abort(CLIENT_GONE);
-    else if (this.endpoint === undefined) this.finish();
+    else if (this.endpoint === undefined || this.#collected !== null) this.finish();
     // Otherwise the request is queued in the pool; onRequestStart aborts it.
   }
 
   finish(): void {
     if (this.done) return;
     this.done = true;
-    if (this.endpoint !== undefined) this.endpoint.outstanding--;
+    if (this.replayBytes > 0) this.owner.releaseReplayBytes(this.replayBytes);
     this.owner.exchangeDone(this);
   }
 }
 
-function onResponseClose(this: TrackedResponse): void {
+function onResponseClose(this: Tracked<ServerResponse>): void {
   this[kExchange]?.onClientClose();
+}
+
+function onBodyData(this: Tracked<IncomingMessage>, chunk: Buffer): void {
+  this[kExchange]?.onBodyData(chunk);
+}
+
+function onBodyEnd(this: Tracked<IncomingMessage>): void {
+  this[kExchange]?.onBodyEnd();
 }

@@ -13,6 +13,8 @@ export interface RequestFacts {
   /** Body framing announced by the client. */
   chunked: boolean;
   contentLength: number;
+  /** The client marked this request safe to replay (the retry.replayHeader header). */
+  replayMarked: boolean;
 }
 
 /** Names consumed by glidepath itself rather than forwarded; lower case. */
@@ -29,7 +31,7 @@ const VIA = '1.1 glidepath';
  * Client-sent X-Forwarded-* / Forwarded / X-Real-IP are kept (and appended to) only when the peer
  * is trusted; from anyone else they are dropped and rewritten from what glidepath saw.
  */
-export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean, facts: RequestFacts): string[] | RejectReason {
+export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean, replayHeader: string, facts: RequestFacts): string[] | RejectReason {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let hostCount = 0;
@@ -44,7 +46,8 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    switch (name.toLowerCase()) {
+    const lower = name.toLowerCase();
+    switch (lower) {
       case 'host':
         hostCount++;
         facts.host = value;
@@ -60,11 +63,14 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
       case 'transfer-encoding':
         te = value;
         break;
+      case 'upgrade':
+        // h2c smuggling: a pod that upgrades would hand the client a raw HTTP/2 tunnel past us.
+        if (value.toLowerCase().includes('h2c')) return 'h2c_upgrade';
+        break;
       case 'keep-alive':
       case 'proxy-connection':
       case 'te':
       case 'trailer':
-      case 'upgrade':
       case 'expect': // Node answered 100-continue already; the body is streamed as it comes.
         break;
       case 'x-forwarded-for':
@@ -87,6 +93,7 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
         if (requestId === undefined && REQUEST_ID_RE.test(value)) requestId = value;
         break;
       default:
+        if (lower === replayHeader) facts.replayMarked = value.trim().toLowerCase() === 'true';
         out.push(name, value);
     }
   }

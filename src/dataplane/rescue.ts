@@ -75,7 +75,10 @@ const REJECT_CODES: Readonly<Record<RejectReason, ErrorCode>> = {
   chunk_extension_too_large: 'GP_PAYLOAD_TOO_LARGE',
   connect_method: 'GP_NOT_IMPLEMENTED',
   invalid_header_value: 'GP_BAD_REQUEST',
+  h2c_upgrade: 'GP_BAD_REQUEST',
+  bad_websocket: 'GP_BAD_REQUEST',
   overloaded: 'GP_OVERLOADED',
+  shutting_down: 'GP_SHUTTING_DOWN',
 };
 
 export function rejectCode(reason: RejectReason): ErrorCode {

@@ -29,11 +29,16 @@ export function createProxyServer(dataPlane: DataPlane, options: ServerOptions):
       // Timeouts are enforced at this granularity; 1 s reaps slowloris close to headersTimeout.
       connectionsCheckingInterval: 1_000,
       noDelay: true,
-    },
+      // Only WebSocket upgrades leave the HTTP path; any other Upgrade is served as plain HTTP
+      // with the header stripped (h2c is refused there). Node < 24.9 ignores this option and
+      // sends every upgrade to the handler below, which refuses the non-WebSocket ones.
+      shouldUpgradeCallback: (req: http.IncomingMessage) => (req.headers.upgrade ?? '').trim().toLowerCase() === 'websocket',
+    } as http.ServerOptions,
     (req, res) => dataPlane.handle(req, res),
   );
   // Node silently truncates past maxHeadersCount; one more than our limit lets us see the excess and answer 431.
   server.maxHeadersCount = options.maxHeaderCount + 1;
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(dataPlane, err, socket));
   // A reverse proxy does not tunnel CONNECT; say so rather than drop the socket silently.
   server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {

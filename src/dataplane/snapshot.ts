@@ -15,6 +15,8 @@ export interface VersionRoute {
   readonly effectiveWeight: number;
   /** Endpoints that may take new requests, in a stable order. */
   readonly endpoints: readonly UpstreamEndpoint[];
+  /** True while one of its endpoints ramps up (the balancer then reads the clock). */
+  readonly slowStart: boolean;
   readonly stats: VersionStats;
 }
 
@@ -25,6 +27,8 @@ export interface RoutingSnapshot {
   readonly routable: readonly VersionRoute[];
   readonly cumulative: Int32Array;
   readonly totalWeight: number;
+  /** True when no endpoint was ready anywhere and serving-but-terminating ones stand in. */
+  readonly fallback: boolean;
   /** Increments with every swap; lets observers notice change cheaply. */
   readonly generation: number;
 }
@@ -34,6 +38,7 @@ export const EMPTY_SNAPSHOT: RoutingSnapshot = Object.freeze({
   routable: [],
   cumulative: new Int32Array(0),
   totalWeight: 0,
+  fallback: false,
   generation: 0,
 });
 
@@ -52,13 +57,12 @@ export interface SnapshotInput {
  * version never turns into failed requests while another could answer.
  */
 export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
-  const byVersion = new Map<string, UpstreamEndpoint[]>();
-  for (const ep of input.endpoints) {
-    if (!ep.routable) continue;
-    let list = byVersion.get(ep.version);
-    if (list === undefined) byVersion.set(ep.version, (list = []));
-    list.push(ep);
-  }
+  const all = [...input.endpoints];
+  let byVersion = groupByVersion(all, (ep) => ep.routable);
+  // kube-proxy's rule (KEP-1669): with nothing ready anywhere, serving-but-terminating pods answer
+  // rather than every request failing.
+  const fallback = byVersion.size === 0;
+  if (fallback) byVersion = groupByVersion(all, (ep) => ep.fallback);
   for (const list of byVersion.values()) list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const known = [...input.versions].sort((a, b) => b.revision - a.revision);
@@ -74,6 +78,7 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
     weight: input.weights[v.name] ?? 0,
     effectiveWeight: effective.get(v.name) ?? 0,
     endpoints: byVersion.get(v.name) ?? [],
+    slowStart: (byVersion.get(v.name) ?? []).some((ep) => ep.slowStartUntil > 0),
     stats: input.statsFor(v.name),
   }));
   const routable = versions.filter((v) => v.effectiveWeight > 0);
@@ -83,5 +88,16 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
     total += v.effectiveWeight;
     cumulative[i] = total;
   });
-  return Object.freeze({ versions, routable, cumulative, totalWeight: total, generation: input.generation });
+  return Object.freeze({ versions, routable, cumulative, totalWeight: total, fallback, generation: input.generation });
+}
+
+function groupByVersion(endpoints: readonly UpstreamEndpoint[], keep: (ep: UpstreamEndpoint) => boolean): Map<string, UpstreamEndpoint[]> {
+  const byVersion = new Map<string, UpstreamEndpoint[]>();
+  for (const ep of endpoints) {
+    if (!keep(ep)) continue;
+    let list = byVersion.get(ep.version);
+    if (list === undefined) byVersion.set(ep.version, (list = []));
+    list.push(ep);
+  }
+  return byVersion;
 }

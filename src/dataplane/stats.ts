@@ -25,6 +25,15 @@ export class VersionStats {
   clientAborts = 0;
   /** Upstream attempts by Outcome. */
   readonly attempts = new Float64Array(OUTCOMES.length);
+  /** Replays triggered by a failed attempt on this version. */
+  retries = 0;
+  /** Of those, replays that went to another version (canary → stable). */
+  failovers = 0;
+  /** Pods of this version ejected by outlier detection (since start). */
+  ejections = 0;
+  /** WebSocket tunnels to this version: open now, and opened since start. */
+  tunnelsOpen = 0;
+  tunnelsTotal = 0;
   /** Non-cumulative bucket counts, last slot is +Inf. */
   readonly durationCounts = new Float64Array(DURATION_BUCKETS.length + 1);
   durationSumSeconds = 0;
@@ -75,7 +84,10 @@ export const REJECT_REASONS = [
   'chunk_extension_too_large',
   'connect_method',
   'invalid_header_value',
+  'h2c_upgrade',
+  'bad_websocket',
   'overloaded',
+  'shutting_down',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

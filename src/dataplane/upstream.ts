@@ -1,7 +1,8 @@
-// The endpoint stage: one UpstreamEndpoint per pod address, owning that pod's undici pool and
-// the per-pod state the balancer reads (outstanding requests, health, lifecycle).
+// The endpoint stage: one UpstreamEndpoint per pod address, owning that pod's undici pools and
+// the per-pod state the balancer reads (outstanding requests, health, slow start, draining).
 
 import { Pool, buildConnector, type Dispatcher } from 'undici';
+import type { Duplex } from 'node:stream';
 import { endpointKey, type Endpoint } from '../core/types.ts';
 
 export interface UpstreamOptions {
@@ -10,6 +11,9 @@ export interface UpstreamOptions {
   readonly bodyIdleTimeout: number;
   readonly idleTimeout: number;
   readonly maxConnectionsPerEndpoint: number;
+  readonly maxPendingPerEndpoint: number;
+  readonly drainTimeout: number;
+  readonly slowStartWindow: number;
 }
 
 /** Set on socket errors: how many bytes the socket had read when it failed (> 0: it was reused). */
@@ -18,9 +22,14 @@ export const kBytesReadAtError = Symbol('glidepath.bytesReadAtError');
 /** The state shown in /status and the metrics. */
 export type EndpointState = 'ready' | 'not-ready' | 'terminating' | 'ejected';
 
+/** Close code 1001 "going away", as a server-to-client frame. */
+const WS_GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
+
 /**
  * A pod as the data plane knows it. Lives across routing snapshots (keyed by address), so its
- * counters and pool survive weight changes; it is closed when discovery drops the address.
+ * counters survive weight changes. It has at most one active pool; a pool it stops using is
+ * retired: closed gracefully (in-flight requests finish, idle sockets close at once) and
+ * destroyed at the drain deadline.
  */
 export class UpstreamEndpoint {
   readonly key: string;
@@ -35,7 +44,21 @@ export class UpstreamEndpoint {
   outstanding = 0;
   /** Set once discovery removed it; it only finishes what it has. */
   removed = false;
-  readonly #pool: Pool;
+  // Outlier detection.
+  consecutiveFailures = 0;
+  ejectedUntil = 0;
+  ejections = 0;
+  lastEjectionEnd = 0;
+  /** When it last became ready (performance.now() ms); slow start ramps from here. */
+  readySince = 0;
+  /** End of its slow-start ramp; 0 when it takes a full share. */
+  slowStartUntil = 0;
+  /** Open WebSocket tunnels (client side, upstream side) through this pod. */
+  readonly tunnels = new Set<{ client: Duplex; upstream: Duplex }>();
+  #pool: Pool | null = null;
+  readonly #retiring = new Set<Pool>();
+  readonly #options: UpstreamOptions;
+  readonly #connector: ReturnType<typeof buildConnector>;
 
   constructor(endpoint: Endpoint, options: UpstreamOptions) {
     this.key = endpointKey(endpoint.host, endpoint.port);
@@ -46,26 +69,8 @@ export class UpstreamEndpoint {
     this.ready = endpoint.ready;
     this.serving = endpoint.serving;
     this.terminating = endpoint.terminating;
-    const connector = buildConnector({ timeout: options.connectTimeout });
-    this.#pool = new Pool(`http://${this.key}`, {
-      connections: options.maxConnectionsPerEndpoint > 0 ? options.maxConnectionsPerEndpoint : null,
-      pipelining: 1,
-      // Our idle timeout is the ceiling: a pod's Keep-Alive hint may only shorten it (minus 1 s),
-      // so glidepath, not the pod, closes idle sockets (research §2.3: 0.9 % resets otherwise).
-      keepAliveTimeout: options.idleTimeout,
-      keepAliveMaxTimeout: options.idleTimeout,
-      keepAliveTimeoutThreshold: 1_000,
-      headersTimeout: options.responseTimeout,
-      bodyTimeout: options.bodyIdleTimeout,
-      connect: (opts, callback) => {
-        connector(opts, (...args) => {
-          // Registered before undici's own listener, so the error carries the socket's history
-          // when the request sees it: bytes read before the failure mean a reused connection.
-          if (args[1] !== null) args[1].on('error', markBytesRead);
-          callback(...args);
-        });
-      },
-    });
+    this.#options = options;
+    this.#connector = buildConnector({ timeout: options.connectTimeout });
   }
 
   /** Applies a newer view of the same address from discovery. */
@@ -79,31 +84,118 @@ export class UpstreamEndpoint {
 
   get state(): EndpointState {
     if (this.terminating) return 'terminating';
-    return this.ready ? 'ready' : 'not-ready';
+    if (!this.ready) return 'not-ready';
+    return this.ejectedUntil > 0 ? 'ejected' : 'ready';
   }
 
-  /** True when new requests may go here. */
+  /** True when new requests may go here in normal operation. */
   get routable(): boolean {
-    return this.ready && !this.terminating && !this.removed;
+    return this.ready && !this.terminating && !this.removed && this.ejectedUntil === 0;
+  }
+
+  /** True when it may take requests as a last resort (kube-proxy's terminating fallback, KEP-1669). */
+  get fallback(): boolean {
+    return this.serving && this.terminating && !this.removed;
+  }
+
+  /** True when both its connections and its wait queue are full. */
+  get saturated(): boolean {
+    const o = this.#options;
+    return o.maxConnectionsPerEndpoint > 0 && this.outstanding >= o.maxConnectionsPerEndpoint + o.maxPendingPerEndpoint;
   }
 
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    return this.#pool.dispatch(options, handler);
+    return (this.#pool ??= this.#createPool()).dispatch(options, handler);
   }
 
-  /** Graceful: in-flight and queued requests finish, idle sockets close, then the pool is gone. */
-  close(): Promise<void> {
+  #createPool(): Pool {
+    const connector = this.#connector;
+    const o = this.#options;
+    return new Pool(`http://${this.key}`, {
+      connections: o.maxConnectionsPerEndpoint > 0 ? o.maxConnectionsPerEndpoint : null,
+      pipelining: 1,
+      // Our idle timeout is the ceiling: a pod's Keep-Alive hint may only shorten it (minus 1 s),
+      // so glidepath, not the pod, closes idle sockets (research §2.3: 0.9 % resets otherwise).
+      keepAliveTimeout: o.idleTimeout,
+      keepAliveMaxTimeout: o.idleTimeout,
+      keepAliveTimeoutThreshold: 1_000,
+      headersTimeout: o.responseTimeout,
+      bodyTimeout: o.bodyIdleTimeout,
+      connect: (opts, callback) => {
+        connector(opts, (...args) => {
+          // Registered before undici's own listener, so the error carries the socket's history
+          // when the request sees it: bytes read before the failure mean a reused connection.
+          if (args[1] !== null) args[1].on('error', markBytesRead);
+          callback(...args);
+        });
+      },
+    });
+  }
+
+  /**
+   * Stops using the current pool: no new requests, in-flight ones finish, idle sockets close now,
+   * and whatever is left at the drain deadline is cut. WebSocket tunnels are told "going away".
+   */
+  retire(): void {
+    this.closeTunnels();
+    const pool = this.#pool;
+    if (pool === null) return;
+    this.#pool = null;
+    this.#retiring.add(pool);
+    const deadline = setTimeout(() => void pool.destroy().catch(() => undefined), this.#options.drainTimeout);
+    deadline.unref();
+    pool.close().then(
+      () => {
+        clearTimeout(deadline);
+        this.#retiring.delete(pool);
+      },
+      () => this.#retiring.delete(pool),
+    );
+  }
+
+  /** True while it holds a pool that can take requests. */
+  get active(): boolean {
+    return this.#pool !== null;
+  }
+
+  closeTunnels(): void {
+    for (const t of this.tunnels) {
+      t.client.end(WS_GOING_AWAY);
+      t.upstream.end();
+      setTimeout(() => {
+        t.client.destroy();
+        t.upstream.destroy();
+      }, 1_000).unref();
+    }
+  }
+
+  /** Graceful: retire, then wait for the retired pools to finish (up to the drain deadline). */
+  async close(): Promise<void> {
     this.removed = true;
-    return this.#pool.close();
+    this.retire();
+    await Promise.all([...this.#retiring].map((p) => p.close().catch(() => undefined)));
   }
 
   /** Forced: aborts whatever is still running. */
-  destroy(): Promise<void> {
+  async destroy(): Promise<void> {
     this.removed = true;
-    return this.#pool.destroy();
+    const pools = [...this.#retiring];
+    if (this.#pool) pools.push(this.#pool);
+    this.#pool = null;
+    for (const t of this.tunnels) {
+      t.client.destroy();
+      t.upstream.destroy();
+    }
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 }
 
 function markBytesRead(this: { bytesRead: number }, err: Error & { [kBytesReadAtError]?: number }): void {
   err[kBytesReadAtError] = this.bytesRead;
+}
+
+/** Bytes the failed socket had read before the error: > 0 means it carried earlier responses. */
+export function bytesReadBeforeError(err: unknown): number {
+  const e = err as { socket?: { bytesRead?: number }; [kBytesReadAtError]?: number } | null;
+  return e?.socket?.bytesRead ?? e?.[kBytesReadAtError] ?? 0;
 }

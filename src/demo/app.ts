@@ -87,7 +87,7 @@ export interface LedgerEntry {
   t: number;
 }
 
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC11B85';
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 export interface DemoApp {
   readonly server: http.Server;

@@ -1,0 +1,159 @@
+// The per-request ledger: drives real traffic (keep-alive, mixed GET and POST with bodies), records
+// every request's outcome on the client side and reconciles it with what the pods recorded.
+
+import { Pool } from 'undici';
+import type { LedgerEntry } from '../../src/demo/app.ts';
+
+export type ClientOutcome = 'ok' | 'http_5xx' | 'http_4xx' | 'error' | 'lost';
+
+export interface ClientRecord {
+  readonly id: string;
+  readonly method: string;
+  outcome: ClientOutcome;
+  status: number;
+  /** x-glidepath-error of a proxy-made response, or the client-side error code. */
+  code: string;
+  /** x-pod-version of the answer. */
+  version: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface LoadOptions {
+  readonly url: string;
+  /** Parallel keep-alive connections, each sending one request at a time. */
+  readonly connections?: number;
+  /** Stop after this many requests (in total). */
+  readonly total?: number;
+  /** Stop starting requests after this long. */
+  readonly durationMs?: number;
+  /** Pause between two requests on one connection. */
+  readonly gapMs?: number | (() => number);
+  /** Share of POST requests (with a body). */
+  readonly postRatio?: number;
+  readonly bodyBytes?: number;
+  readonly path?: string;
+  /** A request still open after this long is recorded as lost (and aborted). */
+  readonly requestTimeoutMs?: number;
+  /** Extra headers per request. */
+  readonly headers?: Record<string, string>;
+  /** Called once per started request (e.g. to trigger a fault at request N). */
+  readonly onRequest?: (index: number) => void;
+}
+
+let runSeq = 0;
+
+export class Ledger {
+  readonly records = new Map<string, ClientRecord>();
+
+  get sent(): number {
+    return this.records.size;
+  }
+
+  count(outcome: ClientOutcome, method?: string): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.outcome === outcome && (method === undefined || r.method === method)) n++;
+    return n;
+  }
+
+  failures(method?: string): ClientRecord[] {
+    return [...this.records.values()].filter((r) => r.outcome !== 'ok' && (method === undefined || r.method === method));
+  }
+
+  byVersion(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.records.values()) if (r.outcome === 'ok') out[r.version] = (out[r.version] ?? 0) + 1;
+    return out;
+  }
+
+  summary(): Record<string, number> {
+    const s: Record<string, number> = { sent: this.sent };
+    for (const r of this.records.values()) s[r.outcome] = (s[r.outcome] ?? 0) + 1;
+    return s;
+  }
+}
+
+/** Sends traffic until `total` or `durationMs` is reached; every request ends in the ledger. */
+export async function runLoad(options: LoadOptions, ledger = new Ledger()): Promise<Ledger> {
+  const connections = options.connections ?? 8;
+  const pool = new Pool(options.url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const body = Buffer.alloc(options.bodyBytes ?? 1024, 0x62);
+  const deadline = options.durationMs === undefined ? Infinity : Date.now() + options.durationMs;
+  const total = options.total ?? Infinity;
+  const run = ++runSeq;
+  let started = 0;
+  const worker = async (): Promise<void> => {
+    while (started < total && Date.now() < deadline) {
+      const index = started++;
+      options.onRequest?.(index);
+      const id = `r${process.pid}-${run}-${index}`;
+      const post = options.postRatio !== undefined && (index % 100) < options.postRatio * 100;
+      const record: ClientRecord = { id, method: post ? 'POST' : 'GET', outcome: 'lost', status: 0, code: '', version: '', startedAt: Date.now(), endedAt: 0 };
+      ledger.records.set(id, record);
+      await sendOne(pool, options, record, post ? body : null);
+      const gap = typeof options.gapMs === 'function' ? options.gapMs() : options.gapMs;
+      if (gap !== undefined && gap > 0) await new Promise((r) => setTimeout(r, gap));
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  await pool.destroy();
+  return ledger;
+}
+
+async function sendOne(pool: Pool, options: LoadOptions, record: ClientRecord, body: Buffer | null): Promise<void> {
+  const signal = AbortSignal.timeout(options.requestTimeoutMs ?? 15_000);
+  try {
+    const res = await pool.request({
+      path: options.path ?? '/',
+      method: record.method,
+      headers: { 'x-test-id': record.id, ...(body ? { 'content-type': 'application/octet-stream' } : {}), ...options.headers },
+      body,
+      signal,
+    });
+    record.status = res.statusCode;
+    record.code = String(res.headers['x-glidepath-error'] ?? '');
+    record.version = String(res.headers['x-pod-version'] ?? '');
+    await res.body.arrayBuffer(); // throws if the body was aborted or truncated
+    record.outcome = res.statusCode >= 500 ? 'http_5xx' : res.statusCode >= 400 ? 'http_4xx' : 'ok';
+  } catch (err) {
+    record.outcome = signal.aborted ? 'lost' : 'error';
+    record.code = (err as { code?: string }).code ?? (err as Error).name;
+  }
+  record.endedAt = Date.now();
+}
+
+export interface Reconciliation {
+  /** Client saw success but no pod recorded finishing it. */
+  readonly okWithoutPod: string[];
+  /** A pod finished a request the client never heard of. */
+  readonly podWithoutClient: string[];
+  /** A pod recorded finishing a request with a status other than the client's. */
+  readonly statusMismatch: string[];
+  /** Pod-side 'done' count per test id (retries show as more than one attempt on the pods). */
+  readonly podAttempts: Map<string, number>;
+}
+
+/** Reconciles the client ledger with the pods' ledgers. */
+export function reconcile(ledger: Ledger, podLedgers: LedgerEntry[][]): Reconciliation {
+  const done = new Map<string, LedgerEntry[]>();
+  const attempts = new Map<string, number>();
+  for (const entries of podLedgers) {
+    for (const e of entries) {
+      if (e.ev === 'recv') attempts.set(e.id, (attempts.get(e.id) ?? 0) + 1);
+      if (e.ev !== 'done') continue;
+      const list = done.get(e.id);
+      if (list) list.push(e);
+      else done.set(e.id, [e]);
+    }
+  }
+  const okWithoutPod: string[] = [];
+  const statusMismatch: string[] = [];
+  for (const r of ledger.records.values()) {
+    if (r.outcome !== 'ok') continue;
+    const seen = done.get(r.id);
+    if (!seen) okWithoutPod.push(r.id);
+    else if (!seen.some((e) => e.status === r.status)) statusMismatch.push(r.id);
+  }
+  const podWithoutClient = [...done.keys()].filter((id) => id.startsWith('r') && !ledger.records.has(id));
+  return { okWithoutPod, podWithoutClient, statusMismatch, podAttempts: attempts };
+}
