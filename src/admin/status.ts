@@ -17,6 +17,10 @@ function counters(s: VersionStats) {
     clientAborts: s.clientAborts,
     statusClasses: { '1xx': s.statusClasses[1], '2xx': s.statusClasses[2], '3xx': s.statusClasses[3], '4xx': s.statusClasses[4], '5xx': s.statusClasses[5] },
     attempts: Object.fromEntries(OUTCOMES.map((o, i) => [o, s.attempts[i]])),
+    retries: s.retries,
+    failovers: s.failovers,
+    ejections: s.ejections,
+    tunnels: { open: s.tunnelsOpen, total: s.tunnelsTotal },
   };
 }
 
@@ -42,5 +46,7 @@ export function buildStatus(inputs: StatusInputs) {
     })),
     unrouted: counters(dp.unrouted),
     rejected: { ...dp.rejects.counts },
+    retryBudgetExhausted: dp.retryBudget.exhausted,
+    fallback: dp.snapshot.fallback,
   };
 }

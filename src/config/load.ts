@@ -9,7 +9,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigSchema, DURATION_FORMAT, type Config } from './schema.ts';
 import { parseDuration } from '../core/duration.ts';
 import { parseHostPort } from '../core/address.ts';
-import { ValidationError, type FieldError } from '../core/errors.ts';
+import { ValidationError, pointerToPath, type FieldError } from '../core/errors.ts';
 import { parseCidr } from '../core/cidr.ts';
 
 export const ENV_PREFIX = 'GLIDEPATH_';
@@ -72,9 +72,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (errors.length === 0) {
     const withDefaults = Value.Default(ConfigSchema, structuredClone(doc)) as Doc;
     for (const e of Value.Errors(ConfigSchema, withDefaults)) {
-      const path = e.path.split('/').filter(Boolean).join('.');
-      const leaf = leaves.find((l) => l.path.join('.') === path);
-      const where = origin.get(path) ?? (sources.file ? sources.file : 'defaults');
+      const path = pointerToPath(e.path);
+      const leafPath = path.replace(/\[\d+\]$/, '');
+      const leaf = leaves.find((l) => l.path.join('.') === leafPath);
+      const where = origin.get(leafPath) ?? 'defaults';
       errors.push({ path, message: `${describeError(e.message, leaf?.schema ?? e.schema, e.value)} (from ${where})` });
     }
     errors.push(...semanticErrors(withDefaults as unknown as Config));
@@ -110,7 +111,7 @@ export function readDocument(file: string, errors: FieldError[]): Doc | undefine
 function fromEnvString(raw: string, schema: TSchema): unknown {
   if (schema.type === 'integer' || schema.type === 'number') return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   if (schema.type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
-  if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean).map((item) => fromEnvString(item, schema.items as TSchema));
   if (schema[DURATION_FORMAT] === true && /^\d+$/.test(raw)) return Number(raw);
   return raw;
 }
@@ -119,7 +120,7 @@ function describeError(message: string, schema: TSchema, value: unknown): string
   const got = value === undefined ? '' : `; got ${JSON.stringify(value)}`;
   if (schema[DURATION_FORMAT] === true) return `expected a duration such as "500ms", "10s" or "2m", or a whole number of milliseconds${got}`;
   if (Array.isArray(schema.enum)) return `expected one of ${(schema.enum as string[]).join(', ')}${got}`;
-  if (schema.pattern && typeof value === 'string') return schema.pattern.includes('\\d{1,5}') ? `expected "host:port"${got}` : `${message}${got}`;
+  if (typeof schema.pattern === 'string' && schema.pattern.includes('\\d{1,5}')) return `expected "host:port"${got}`;
   if (message === 'Unexpected property') return 'unknown field (check the spelling; see the configuration reference)';
   return `${message}${got}`;
 }

@@ -56,6 +56,15 @@ export interface FieldError {
   readonly message: string;
 }
 
+/** A JSON pointer ("/endpoints/2/address") as a field path ("endpoints[2].address"). */
+export function pointerToPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
+    .join('');
+}
+
 /** Validation failed; `errors` lists every problem, not only the first. */
 export class ValidationError extends GlidepathError {
   readonly errors: readonly FieldError[];

@@ -8,7 +8,7 @@ import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { WEIGHT_TOTAL, endpointKey, type DiscoverySnapshot, type Endpoint } from '../core/types.ts';
 import { parseHostPort } from '../core/address.ts';
-import { ValidationError, type FieldError } from '../core/errors.ts';
+import { ValidationError, pointerToPath, type FieldError } from '../core/errors.ts';
 import type { DiscoverySource, DiscoveryListener } from './source.ts';
 
 const EndpointsFileSchema = Type.Object(
@@ -101,13 +101,6 @@ export function parseEndpointsFile(text: string, source: string): DiscoverySnaps
 
 const UNREADABLE = '\0unreadable';
 
-function pointerToPath(pointer: string): string {
-  return pointer
-    .split('/')
-    .filter(Boolean)
-    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
-    .join('');
-}
 
 /**
  * Watches the file's directory (so editors' rename-into-place and ConfigMap symlink swaps are

@@ -46,6 +46,16 @@ export function createMetricsRegistry(sources: MetricsSources): Registry {
       allStats().map((s) => ({ labels: { version: s.version }, value: s.clientAborts }))),
     collected('glidepath_upstream_attempts_total', 'Upstream attempts by version and outcome.', 'counter', () =>
       allStats().flatMap((s) => OUTCOMES.map((o, i) => ({ labels: { version: s.version, outcome: o }, value: s.attempts[i] as number })))),
+    collected('glidepath_retries_total', 'Replays triggered by failed attempts on this version.', 'counter', () =>
+      allStats().map((s) => ({ labels: { version: s.version }, value: s.retries }))),
+    collected('glidepath_failovers_total', 'Replays that left this version for another (canary to stable).', 'counter', () =>
+      allStats().map((s) => ({ labels: { version: s.version }, value: s.failovers }))),
+    collected('glidepath_ejections_total', 'Pods of this version ejected by outlier detection.', 'counter', () =>
+      allStats().map((s) => ({ labels: { version: s.version }, value: s.ejections }))),
+    collected('glidepath_websocket_tunnels', 'WebSocket tunnels open, by version.', 'gauge', () =>
+      allStats().map((s) => ({ labels: { version: s.version }, value: s.tunnelsOpen }))),
+    collected('glidepath_retry_budget_exhausted_total', 'Replays refused because the retry budget was spent.', 'counter', () =>
+      [{ labels: {}, value: dp.retryBudget.exhausted }]),
     collected('glidepath_request_duration_seconds', 'Client request duration by version (first byte in to last byte out).', 'histogram', () =>
       allStats().flatMap((s) => {
         const out: Sample[] = [];
