@@ -1,0 +1,173 @@
+// The simulated Kubernetes cluster: an API server that real kubectl and client-node talk to, the
+// controllers, a scheduler and a kubelet that runs each pod as a real process on its own loopback IP.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from './api/registry.ts';
+import { T } from './api/resources.ts';
+import { ApiServer } from './api/server.ts';
+import type { RequestRecord } from './api/server.ts';
+import { Store } from './api/store.ts';
+import { DeploymentController } from './controllers/deployment.ts';
+import { EndpointSliceController, MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from './controllers/endpointslice.ts';
+import { EventRecorder } from './controllers/events.ts';
+import { GarbageCollector } from './controllers/garbage.ts';
+import { NamespaceController } from './controllers/namespace.ts';
+import { ReplicaSetController } from './controllers/replicaset.ts';
+import { Scheduler } from './controllers/scheduler.ts';
+import { IpAllocator } from './kubelet/ip.ts';
+import { Kubelet } from './kubelet/kubelet.ts';
+import { kubeconfigYaml } from './kubeconfig.ts';
+
+export interface ClusterOptions {
+  /** API server port; 0 (default) picks a free one. */
+  port?: number;
+  /** API server address; default 127.0.0.1. */
+  host?: string;
+  /** When set, every API request must carry `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Where to write the kubeconfig; default a fresh temporary directory, removed on stop. */
+  kubeconfigPath?: string;
+  /** Lag between a pod or Service change and the EndpointSlice update (changes within it are batched). */
+  endpointSliceDelayMs?: number;
+  /** First three octets of pod IPs, e.g. '127.0.10'; default a random 127.a.b so clusters in parallel do not collide. */
+  podIpPrefix?: string;
+  /** Overrides every probe's periodSeconds, for tests. */
+  probePeriodMs?: number;
+  /** First crash-loop back-off of a container that exits on its own (default 10 s, doubling). */
+  crashBackoffMs?: number;
+  /** How often watches with allowWatchBookmarks get a BOOKMARK (default 60 s). */
+  bookmarkIntervalMs?: number;
+  /** Name of the one node (default 'sim-node'). */
+  nodeName?: string;
+  /** Controller failures (bugs, not API errors); default: printed to stderr. */
+  onError?: (err: unknown) => void;
+}
+
+export interface ClusterFaults {
+  /** Ends every open watch cleanly (as an apiserver restart would). */
+  endWatches(): void;
+  /** Resets the TCP connection of every open watch mid-stream. */
+  dropWatches(): void;
+  /** The next watch gets an in-stream 410 Expired ERROR event and is closed. */
+  expireNextWatch(): void;
+  /** Forgets the change history: any watch from an older resourceVersion gets 410 Expired. */
+  compact(): void;
+  /** The next request (the next watch with `{ watchOnly: true }`) is answered with this status (default 500). */
+  failNext(status?: number, options?: { watchOnly?: boolean }): void;
+  /** The next request's connection is reset without a response. */
+  dropNextConnection(): void;
+  /** Delays every request by this much (0 turns it off). */
+  setLatency(ms: number): void;
+}
+
+export interface Cluster {
+  url: string;
+  kubeconfigPath: string;
+  kubeconfigYaml: string;
+  token?: string;
+  nodeName: string;
+  faults: ClusterFaults;
+  /** The last requests the API server answered (method, url, content type, status). */
+  requests: readonly RequestRecord[];
+  /** Pod IP by `namespace/name` for every pod whose processes are running now. */
+  podIps(): Map<string, string>;
+  stop(): Promise<void>;
+}
+
+function defaultPodIpPrefix(): string {
+  return `127.${randomInt(1, 255)}.${randomInt(0, 256)}`;
+}
+
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const host = options.host ?? '127.0.0.1';
+  const nodeName = options.nodeName ?? 'sim-node';
+  const onError = options.onError ?? ((err: unknown) => process.stderr.write(`simulated cluster: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`));
+  const store = new Store();
+  const registry = new Registry(store, '127.96');
+  const events = new EventRecorder(registry);
+  const kubelet = new Kubelet({
+    registry, events, ips: new IpAllocator(options.podIpPrefix ?? defaultPodIpPrefix()), nodeName, hostIp: host,
+    probePeriodMs: options.probePeriodMs, crashBackoffMs: options.crashBackoffMs ?? 10_000, onError,
+  });
+  const controllers = [
+    new NamespaceController(registry, onError),
+    new GarbageCollector(registry, onError),
+    new DeploymentController(registry, events, onError),
+    new ReplicaSetController(registry, events, onError),
+    new EndpointSliceController(registry, options.endpointSliceDelayMs ?? 0, onError),
+    new Scheduler(registry, events, nodeName, onError),
+    kubelet,
+  ];
+  const unsubscribe = store.subscribe((c) => {
+    for (const ctl of controllers) ctl.observe(c);
+  });
+
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) registry.create(T.namespaces, undefined, { metadata: { name } });
+  const node = registry.create(T.nodes, undefined, {
+    metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+    spec: {},
+  });
+  registry.update(T.nodes, undefined, nodeName, {
+    ...node, metadata: { ...node.metadata, resourceVersion: undefined },
+    status: {
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: node.metadata.creationTimestamp, lastTransitionTime: node.metadata.creationTimestamp }],
+      addresses: [{ type: 'InternalIP', address: host }, { type: 'Hostname', address: nodeName }],
+      nodeInfo: { kubeletVersion: 'v1.32.4', kubeProxyVersion: 'v1.32.4', containerRuntimeVersion: 'simulated://1', operatingSystem: 'linux', architecture: 'amd64' },
+    },
+  }, 'status');
+
+  const api = new ApiServer(registry, { host, port: options.port ?? 0, token: options.token, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000 });
+  api.setLogSource(kubelet);
+  const url = await api.listen();
+  const apiPort = Number(new URL(url).port);
+  // Every real cluster has the `kubernetes` Service in `default`, its slice pointing at the apiserver.
+  const kubernetesSvc = registry.create(T.services, 'default', {
+    metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: apiPort }] },
+  });
+  registry.create(T.endpointslices, 'default', {
+    metadata: { name: 'kubernetes', labels: { [SERVICE_NAME_LABEL]: 'kubernetes', [MANAGED_BY_LABEL]: 'endpoint-reconciler' }, ownerReferences: [] },
+    addressType: 'IPv4', endpoints: [{ addresses: [host], conditions: { ready: true } }], ports: [{ name: 'https', port: apiPort, protocol: 'TCP' }],
+  });
+  void kubernetesSvc;
+
+  let tempDir: string | undefined;
+  let kubeconfigPath = options.kubeconfigPath;
+  if (!kubeconfigPath) {
+    tempDir = await mkdtemp(join(tmpdir(), 'glidepath-cluster-'));
+    kubeconfigPath = join(tempDir, 'kubeconfig');
+  }
+  const yaml = kubeconfigYaml(url, options.token);
+  await writeFile(kubeconfigPath, yaml, { mode: 0o600 });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      unsubscribe();
+      for (const ctl of controllers) ctl.queue.stop();
+      await kubelet.stop();
+      await api.close();
+      if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  return {
+    url, kubeconfigPath, kubeconfigYaml: yaml, ...(options.token ? { token: options.token } : {}), nodeName,
+    requests: api.requests,
+    faults: {
+      endWatches: () => api.watches.endAll(),
+      dropWatches: () => api.watches.dropAll(),
+      expireNextWatch: () => api.watches.expireNext(),
+      compact: () => store.compact(),
+      failNext: (status = 500, opts = {}) => { api.faults.failNext = { status, watchOnly: opts.watchOnly ?? false }; },
+      dropNextConnection: () => { api.faults.dropNext = true; },
+      setLatency: (ms) => { api.faults.latencyMs = ms; },
+    },
+    podIps: () => new Map([...kubelet.workers].map(([k, w]) => [k, w.ip])),
+    stop,
+  };
+}
