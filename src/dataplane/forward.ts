@@ -72,6 +72,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   chunked = false;
   contentLength = -1;
   replayMarked = false;
+  replayForbidden = false;
   path = '/';
   headers: string[] = [];
   /** Request body as sent to the pod: none, a kept copy (replayable), or the live stream. */
@@ -110,7 +111,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   }
 
   get idempotent(): boolean {
-    return IDEMPOTENT.has(this.req.method as string) || this.replayMarked;
+    return (IDEMPOTENT.has(this.req.method as string) || this.replayMarked) && !this.replayForbidden;
   }
 
   /** A replay could resend exactly what the pod was sent. */
@@ -291,7 +292,9 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
    */
   #safeForAnyMethod(err: Error, failure: UpstreamFailure): boolean {
     if (failure.outcome === OUTCOME_INDEX.connect_error || !this.attemptStarted) return true;
-    return failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && bytesReadBeforeError(err) > 0;
+    // The same signature is left by a pod killed while it held the request; a client that must
+    // never see a request twice says so with `<replayHeader>: false`.
+    return failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && !this.replayForbidden && bytesReadBeforeError(err) > 0;
   }
 
   #mayReplay(anyMethod: boolean): boolean {
@@ -308,7 +311,8 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   #replay(target: Target): void {
     const failed = this.version as VersionRoute;
     failed.stats.retries++;
-    if (target.version !== failed) failed.stats.failovers++;
+    // By name: the route object is rebuilt with every snapshot.
+    if (target.version.name !== failed.name) failed.stats.failovers++;
     this.#dispatchTo(target);
   }
 

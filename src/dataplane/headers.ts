@@ -13,8 +13,10 @@ export interface RequestFacts {
   /** Body framing announced by the client. */
   chunked: boolean;
   contentLength: number;
-  /** The client marked this request safe to replay (the retry.replayHeader header). */
+  /** The client marked this request safe to replay (retry.replayHeader: true)... */
   replayMarked: boolean;
+  /** ...or never to replay once sent (retry.replayHeader: false). */
+  replayForbidden: boolean;
 }
 
 /** Names consumed by glidepath itself rather than forwarded; lower case. */
@@ -93,7 +95,11 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
         if (requestId === undefined && REQUEST_ID_RE.test(value)) requestId = value;
         break;
       default:
-        if (lower === replayHeader) facts.replayMarked = value.trim().toLowerCase() === 'true';
+        if (lower === replayHeader) {
+          const v = value.trim().toLowerCase();
+          facts.replayMarked = v === 'true';
+          facts.replayForbidden = v === 'false';
+        }
         out.push(name, value);
     }
   }

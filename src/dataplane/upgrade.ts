@@ -77,7 +77,7 @@ export class UpgradeProxy {
         single(req, 'sec-websocket-version') !== '13' || key === undefined || !KEY_RE.test(key) || Buffer.from(key, 'base64').length !== 16) {
       return reject('bad_websocket', 'a WebSocket upgrade needs GET over HTTP/1.1, Upgrade: websocket, Sec-WebSocket-Version: 13 and a 16-byte base64 Sec-WebSocket-Key');
     }
-    const facts: RequestFacts = { host: undefined, requestId: '', chunked: false, contentLength: -1, replayMarked: false };
+    const facts: RequestFacts = { host: undefined, requestId: '', chunked: false, contentLength: -1, replayMarked: false, replayForbidden: false };
     const headers = owner.upstreamHeaders(req, facts);
     if (typeof headers === 'string') return reject(headers, headers.replaceAll('_', ' '));
     const path = originFormTarget(req.url as string, facts.host);

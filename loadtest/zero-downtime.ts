@@ -1,0 +1,275 @@
+// `npm run loadtest -- [scenario] [--seconds N] [--connections N]`: the long versions of the
+// zero-downtime tests (minutes, higher rates), every request in a client ledger reconciled with
+// the pods' ledgers, figures printed and written to loadtest/reports/.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startPod, type Pod } from '../test/helpers/pods.ts';
+import { startProxy, type EndpointsDoc, type InProcessProxy } from '../test/helpers/proxy.ts';
+import { runLoad, reconcile, type Ledger } from '../test/helpers/ledger.ts';
+
+interface Scenario {
+  readonly summary: string;
+  run(seconds: number, connections: number): Promise<Report>;
+}
+
+interface Report {
+  scenario: string;
+  seconds: number;
+  sent: number;
+  ok: number;
+  failedGet: number;
+  failedPost: number;
+  lost: number;
+  failureRatePct: number;
+  /** Pod-side: POSTs received by a pod that then died before answering (the honest floor for POST failures). */
+  postsCutByKill: number;
+  reconciliation: { okWithoutPod: number; podWithoutClient: number; statusMismatch: number };
+  retries: number;
+  failovers: number;
+  ejections: number;
+  events: number;
+  requestsPerSecond: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A pool of pods behind one proxy whose endpoints file follows the pool. */
+class Fleet {
+  readonly pods: Pod[] = [];
+  readonly gone: Pod[] = [];
+  readonly terminating = new Set<Pod>();
+  proxy!: InProcessProxy;
+  events = 0;
+
+  doc(): EndpointsDoc {
+    return {
+      versions: [{ name: 'v1', revision: 1 }],
+      endpoints: this.pods.map((p) => ({ address: p.address, version: 'v1', ...(this.terminating.has(p) ? { terminating: true } : {}) })),
+    };
+  }
+
+  async start(count: number, env: Record<string, string> = {}, flags: Record<string, unknown> = {}): Promise<void> {
+    for (let i = 0; i < count; i++) this.pods.push(await startPod(env));
+    this.proxy = await startProxy(this.doc(), flags);
+  }
+
+  publish(): void {
+    this.proxy.writeEndpoints(this.doc());
+    this.events++;
+  }
+
+  async add(env: Record<string, string> = {}): Promise<Pod> {
+    const pod = await startPod(env);
+    this.pods.push(pod);
+    this.publish();
+    return pod;
+  }
+
+  /** Drops a pod from the file (what an EndpointSlice does after termination) and forgets it. */
+  remove(pod: Pod): void {
+    this.pods.splice(this.pods.indexOf(pod), 1);
+    this.terminating.delete(pod);
+    this.gone.push(pod);
+    this.publish();
+  }
+
+  ledgers() {
+    return [...this.pods, ...this.gone].map((p) => p.ledger());
+  }
+
+  async stop(): Promise<void> {
+    await this.proxy.stop();
+    await Promise.all([...this.pods, ...this.gone].map((p) => p.stop()));
+  }
+}
+
+async function measure(name: string, fleet: Fleet, seconds: number, connections: number, chaos: (stop: () => boolean) => Promise<void>): Promise<Report> {
+  let done = false;
+  const started = Date.now();
+  const load = runLoad({ url: fleet.proxy.url, durationMs: seconds * 1000, connections, postRatio: 0.2, bodyBytes: 1024, path: '/slow/2', requestTimeoutMs: 30_000 });
+  const chaosRun = chaos(() => done || Date.now() - started > seconds * 1000 - 1000);
+  const ledger = await load;
+  done = true;
+  await chaosRun;
+  await sleep(300);
+  return report(name, seconds, ledger, fleet);
+}
+
+async function report(name: string, seconds: number, ledger: Ledger, fleet: Fleet): Promise<Report> {
+  const status = (await (await fetch(`${fleet.proxy.adminUrl}/status`)).json()) as { versions: { retries: number; failovers: number; ejections: number }[] };
+  const sum = (k: 'retries' | 'failovers' | 'ejections'): number => status.versions.reduce((s, v) => s + v[k], 0);
+  const ledgers = fleet.ledgers();
+  const r = reconcile(ledger, ledgers);
+  // POSTs a killed pod had received but never answered: they cannot succeed without a duplicate.
+  const cut = fleet.gone.flatMap((p) => {
+    const entries = p.ledger();
+    const done = new Set(entries.filter((e) => e.ev !== 'recv').map((e) => e.id));
+    return entries.filter((e) => e.ev === 'recv' && e.method === 'POST' && !done.has(e.id));
+  }).length;
+  const failedGet = ledger.failures('GET').length;
+  const failedPost = ledger.failures('POST').length;
+  return {
+    scenario: name,
+    seconds,
+    sent: ledger.sent,
+    ok: ledger.count('ok'),
+    failedGet,
+    failedPost,
+    lost: ledger.count('lost'),
+    failureRatePct: Number((((failedGet + failedPost) / Math.max(1, ledger.sent)) * 100).toFixed(4)),
+    postsCutByKill: cut,
+    reconciliation: { okWithoutPod: r.okWithoutPod.length, podWithoutClient: r.podWithoutClient.length, statusMismatch: r.statusMismatch.length },
+    retries: sum('retries'),
+    failovers: sum('failovers'),
+    ejections: sum('ejections'),
+    events: fleet.events,
+    requestsPerSecond: Math.round(ledger.sent / seconds),
+  };
+}
+
+const scenarios: Record<string, Scenario> = {
+  'rolling-replace': {
+    summary: 'planned removal, like a rolling update: every 3 s a new pod joins, an old one is marked terminating, then gets SIGTERM and leaves',
+    async run(seconds, connections) {
+      const fleet = new Fleet();
+      await fleet.start(3);
+      try {
+        return await measure('rolling-replace', fleet, seconds, connections, async (stop) => {
+          while (!stop()) {
+            await sleep(3000);
+            if (stop()) break;
+            await fleet.add();
+            const old = fleet.pods[0] as Pod;
+            fleet.terminating.add(old);
+            fleet.publish();
+            await sleep(500);
+            old.kill('SIGTERM');
+            await old.exited;
+            fleet.remove(old);
+          }
+        });
+      } finally {
+        await fleet.stop();
+      }
+    },
+  },
+  'kill-under-load': {
+    summary: 'a pod gets SIGKILL every 5 s while still listed as ready; a replacement joins 1 s later and the dead one leaves the file 2 s after its death',
+    async run(seconds, connections) {
+      const fleet = new Fleet();
+      await fleet.start(4);
+      try {
+        return await measure('kill-under-load', fleet, seconds, connections, async (stop) => {
+          while (!stop()) {
+            await sleep(5000);
+            if (stop()) break;
+            const victim = fleet.pods[Math.floor(Math.random() * fleet.pods.length)] as Pod;
+            victim.kill('SIGKILL');
+            fleet.events++;
+            await sleep(1000);
+            await fleet.add();
+            await sleep(1000);
+            fleet.remove(victim);
+          }
+        });
+      } finally {
+        await fleet.stop();
+      }
+    },
+  },
+  'graceful-exit-unannounced': {
+    summary: 'a pod drains and exits on SIGTERM before glidepath learns it is gone (the endpoint lag of a real cluster); the file catches up 1 s later',
+    async run(seconds, connections) {
+      const fleet = new Fleet();
+      await fleet.start(4, { ON_SIGTERM: 'drain', DRAIN_MS: '0' });
+      try {
+        return await measure('graceful-exit-unannounced', fleet, seconds, connections, async (stop) => {
+          while (!stop()) {
+            await sleep(4000);
+            if (stop()) break;
+            const victim = fleet.pods[0] as Pod;
+            victim.kill('SIGTERM');
+            fleet.events++;
+            await fleet.add({ ON_SIGTERM: 'drain', DRAIN_MS: '0' });
+            await sleep(1000);
+            fleet.remove(victim);
+          }
+        });
+      } finally {
+        await fleet.stop();
+      }
+    },
+  },
+  'keepalive-race': {
+    summary: 'pods close idle keep-alive sockets after 100 ms with no hint; glidepath\'s upstream idle timeout is set above that, so only the replay of reset-before-response saves the requests',
+    async run(seconds, connections) {
+      const fleet = new Fleet();
+      await fleet.start(2, { IDLE_CLOSE_MS: '100' }, { 'upstream.idleTimeout': '1s' });
+      try {
+        const ledger = await runLoad({ url: fleet.proxy.url, durationMs: seconds * 1000, connections, postRatio: 0.5, path: '/', gapMs: () => 95 + Math.random() * 10 });
+        return await report('keepalive-race', seconds, ledger, fleet);
+      } finally {
+        await fleet.stop();
+      }
+    },
+  },
+  flaps: {
+    summary: 'endpoints added and removed every 500 ms (the same addresses come back), pods stay up',
+    async run(seconds, connections) {
+      const fleet = new Fleet();
+      await fleet.start(4);
+      const spare: Pod[] = [];
+      try {
+        return await measure('flaps', fleet, seconds, connections, async (stop) => {
+          let i = 0;
+          while (!stop()) {
+            await sleep(500);
+            if (i++ % 2 === 0 && fleet.pods.length > 1) {
+              const pod = fleet.pods.splice(1 + (i % (fleet.pods.length - 1)), 1)[0] as Pod;
+              spare.push(pod);
+            } else if (spare.length > 0) {
+              fleet.pods.push(spare.shift() as Pod);
+            }
+            fleet.publish();
+          }
+          fleet.pods.push(...spare.splice(0));
+        });
+      } finally {
+        await fleet.stop();
+      }
+    },
+  },
+};
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '16' } } });
+  const names = positionals.length > 0 ? positionals : Object.keys(scenarios);
+  const unknown = names.filter((n) => !(n in scenarios));
+  if (unknown.length > 0) {
+    console.error(`unknown scenario ${unknown.join(', ')}; choose from ${Object.keys(scenarios).join(', ')}`);
+    process.exit(2);
+  }
+  const seconds = Number(values.seconds);
+  const connections = Number(values.connections);
+  const reports: Report[] = [];
+  for (const name of names) {
+    const scenario = scenarios[name] as Scenario;
+    console.log(`\n== ${name} (${seconds} s, ${connections} connections): ${scenario.summary}`);
+    const r = await scenario.run(seconds, connections);
+    reports.push(r);
+    console.log(JSON.stringify(r));
+  }
+  console.log('\nscenario                     sent      ok  fail GET  fail POST  cut POSTs  lost  fail %   retries  failovers  ejections');
+  for (const r of reports) {
+    console.log(`${r.scenario.padEnd(26)} ${String(r.sent).padStart(6)}  ${String(r.ok).padStart(6)}  ${String(r.failedGet).padStart(8)}  ${String(r.failedPost).padStart(9)}  ${String(r.postsCutByKill).padStart(9)}  ${String(r.lost).padStart(4)}  ${r.failureRatePct.toFixed(4).padStart(6)}  ${String(r.retries).padStart(8)}  ${String(r.failovers).padStart(9)}  ${String(r.ejections).padStart(9)}`);
+  }
+  mkdirSync(new URL('./reports/', import.meta.url), { recursive: true });
+  const file = new URL(`./reports/zero-downtime-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
+  writeFileSync(file, `${JSON.stringify({ node: process.version, at: new Date().toISOString(), reports }, null, 2)}\n`);
+  console.log(`\nwritten ${file.pathname}`);
+  const budgetBroken = reports.some((r) => r.failureRatePct >= 0.1 || r.lost > 0 || r.reconciliation.okWithoutPod > 0);
+  process.exit(budgetBroken ? 1 : 0);
+}
+
+await main();
