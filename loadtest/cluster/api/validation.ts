@@ -19,8 +19,16 @@ function required(field: string): FieldProblem {
   return { reason: 'FieldValueRequired', field, detail: 'Required value' };
 }
 
+/** Values as Go's %#v prints them in apiserver messages (`map[string]string{"app":"y"}`). */
+function goValue(value: unknown): string {
+  if (isObject(value) && Object.values(value).every((v) => typeof v === 'string')) {
+    return `map[string]string{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 function invalidValue(field: string, value: unknown, why: string): FieldProblem {
-  return { reason: 'FieldValueInvalid', field, detail: `Invalid value: ${JSON.stringify(value)}: ${why}` };
+  return { reason: 'FieldValueInvalid', field, detail: `Invalid value: ${goValue(value)}: ${why}` };
 }
 
 function validateName(o: KObject, problems: FieldProblem[]): void {

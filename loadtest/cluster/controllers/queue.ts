@@ -27,6 +27,15 @@ export class WorkQueue {
     }
   }
 
+  /** Adds the key ahead of everything pending (work that must not wait behind other keys). */
+  addFirst(key: string): void {
+    const rest = [...this.#pending].filter((k) => k !== key);
+    this.#pending.clear();
+    this.#pending.add(key);
+    for (const k of rest) this.#pending.add(k);
+    this.add(key);
+  }
+
   /** Adds the key after `ms`, keeping an earlier pending timer for it if there is one. */
   addAfter(key: string, ms: number): void {
     if (this.#stopped) return;

@@ -27,7 +27,15 @@ export class ReplicaSetController {
   }
 
   observe(c: Change): void {
-    if (c.rt === T.replicasets) this.queue.add(nsKey(c.object.metadata.namespace, c.object.metadata.name));
+    if (c.rt === T.replicasets) {
+      const key = nsKey(c.object.metadata.namespace, c.object.metadata.name);
+      // Scale-downs go first: a new ReplicaSet's pods must not start before an old one's pods are
+      // gone, or a rollout would briefly exceed replicas + maxSurge.
+      const before = (c.old?.spec as { replicas?: number } | undefined)?.replicas;
+      const after = (c.object.spec as { replicas?: number } | undefined)?.replicas;
+      if (before !== undefined && after !== undefined && after < before) this.queue.addFirst(key);
+      else this.queue.add(key);
+    }
     else if (c.rt === T.pods) {
       const ref = controllerRef(c.object) ?? (c.old ? controllerRef(c.old) : undefined);
       if (ref?.kind === 'ReplicaSet') this.queue.add(nsKey(c.object.metadata.namespace, ref.name));
