@@ -125,7 +125,10 @@ export class UpstreamEndpoint {
         connector(opts, (...args) => {
           // Registered before undici's own listener, so the error carries the socket's history
           // when the request sees it: bytes read before the failure mean a reused connection.
-          if (args[1] !== null) args[1].on('error', markBytesRead);
+          // A failed connect calls back with the error alone (args[1] is undefined, not null):
+          // `!= null` keeps a refused connection from throwing out of the connector and killing
+          // the process (reliability test 2: the first ECONNREFUSED crashed glidepath).
+          if (args[1] != null) args[1].on('error', markBytesRead);
           callback(...args);
         });
       },
