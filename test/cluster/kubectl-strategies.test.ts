@@ -63,7 +63,9 @@ t.test('Recreate never runs old and new pods together', async (t) => {
   const w = await rawWatch(cluster, '/api/v1/namespaces/default/pods?labelSelector=app%3Drec', (e) => {
     if (e.type === 'DELETED') pods.delete(e.object.metadata.name ?? '');
     else pods.set(e.object.metadata.name ?? '', e.object);
-    const images = new Set([...pods.values()].map((p) => (p.spec as { containers: { image: string }[] }).containers[0]?.image));
+    // A pod in a terminal phase has no process left; Recreate (like Kubernetes) only waits for those.
+    const running = [...pods.values()].filter((p) => !['Succeeded', 'Failed'].includes((p.status as { phase?: string } | undefined)?.phase ?? ''));
+    const images = new Set(running.map((p) => (p.spec as { containers: { image: string }[] }).containers[0]?.image));
     if (images.has('demo:v2')) sawNew = true;
     if (images.size > 1) overlap = true;
   });

@@ -32,6 +32,7 @@ export interface RequestRecord {
   method: string;
   url: string;
   contentType: string | undefined;
+  /** 0 while the response is still open (watches) or when the connection was dropped. */
   status: number;
 }
 
@@ -98,10 +99,10 @@ export class ApiServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || url.pathname.includes('/watch/');
-    res.on('finish', () => this.#record(req, res.statusCode));
+    const record = this.#record(req);
+    res.on('finish', () => { record.status = res.statusCode; });
     if (this.faults.dropNext) {
       this.faults.dropNext = false;
-      this.#record(req, 0);
       req.socket.resetAndDestroy();
       return;
     }
@@ -122,9 +123,12 @@ export class ApiServer {
     }
   }
 
-  #record(req: IncomingMessage, status: number): void {
-    this.requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], status });
+  /** Recorded when the request arrives (watches never finish); the status is filled in at the end. */
+  #record(req: IncomingMessage): RequestRecord {
+    const record: RequestRecord = { method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], status: 0 };
+    this.requests.push(record);
     if (this.requests.length > 1000) this.requests.splice(0, this.requests.length - 1000);
+    return record;
   }
 
   #authorized(req: IncomingMessage, path: string): boolean {

@@ -25,7 +25,8 @@ export interface WatchSpec {
 
 interface ActiveWatch {
   res: ServerResponse;
-  close(): void;
+  /** Stops delivering; `end` finishes the response cleanly, otherwise the caller tears the socket down. */
+  close(end?: boolean): void;
 }
 
 export function expiredStatus(rv: string, oldest: number): unknown {
@@ -61,7 +62,7 @@ export class WatchHub {
   dropAll(): void {
     for (const w of [...this.#active]) {
       const socket = w.res.socket;
-      w.close();
+      w.close(false);
       socket?.resetAndDestroy();
     }
   }
@@ -107,17 +108,17 @@ export class WatchHub {
     const timers: NodeJS.Timeout[] = [];
     const watch: ActiveWatch = {
       res,
-      close: () => {
+      close: (end = true) => {
         if (!this.#active.delete(watch)) return;
         unsubscribe();
         for (const t of timers) clearTimeout(t);
-        if (!res.writableEnded) res.end();
+        if (end && !res.writableEnded) res.end();
       },
     };
     this.#active.add(watch);
-    res.on('close', watch.close);
+    res.on('close', () => watch.close());
     const timeoutMs = (spec.timeoutSeconds ?? 1800 * (1 + Math.random())) * 1000;
-    timers.push(setTimeout(watch.close, timeoutMs));
+    timers.push(setTimeout(() => watch.close(), timeoutMs));
     if (spec.allowWatchBookmarks) {
       timers.push(setInterval(() => {
         write('BOOKMARK', { kind: spec.rt.kind, apiVersion: spec.rt.apiVersion, metadata: { resourceVersion: String(store.resourceVersion) } });

@@ -65,7 +65,7 @@ export class EndpointSliceController {
   }
 
   #enqueue(key: string): void {
-    if (this.#delayMs > 0) this.queue.addAfter(key, this.#delayMs);
+    if (this.#delayMs > 0) this.queue.addDebounced(key, this.#delayMs, 3 * this.#delayMs);
     else this.queue.add(key);
   }
 

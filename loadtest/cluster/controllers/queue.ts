@@ -7,7 +7,7 @@ export class WorkQueue {
   readonly #name: string;
   readonly #sync: SyncFn;
   readonly #pending = new Set<string>();
-  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout; first?: number }>();
   readonly #onError: (err: unknown) => void;
   #scheduled = false;
   #stopped = false;
@@ -48,6 +48,24 @@ export class WorkQueue {
       this.add(key);
     }, Math.max(0, ms));
     this.#timers.set(key, { at, timer });
+  }
+
+  /**
+   * Adds the key `ms` after the latest call, so every change waits at least `ms`; under constant
+   * churn the key still runs `maxWaitMs` after the first pending change.
+   */
+  addDebounced(key: string, ms: number, maxWaitMs: number): void {
+    if (this.#stopped) return;
+    const now = Date.now();
+    const existing = this.#timers.get(key);
+    const first = existing?.first ?? now;
+    const at = Math.min(now + ms, first + maxWaitMs);
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, Math.max(0, at - now));
+    this.#timers.set(key, { at, timer, first });
   }
 
   #drain(): void {

@@ -259,6 +259,9 @@ export class PodWorker {
     this.#done = true;
     for (const c of this.containers) for (const p of c.probers) p.stop();
     this.#writeStatus();
+    // The terminal status and the final deletion are two API calls in the kubelet's status manager;
+    // the gap lets watchers (the EndpointSlice controller first) see the terminal phase, as in a cluster.
+    await new Promise((r) => setTimeout(r, 25));
     try {
       this.#ctx.registry.delete(T.pods, this.namespace, this.name, { gracePeriodSeconds: 0, preconditions: { uid: this.uid } });
     } catch (err) {
