@@ -433,7 +433,10 @@ function bigLength(len: number): Buffer {
   return b;
 }
 
-/** Process entry: start from the environment, handle SIGTERM as configured, print one ready line. */
+/**
+ * Process entry: start from the environment, handle SIGTERM as configured, print one ready line.
+ * EXIT_WITH_PARENT=1 makes the process exit when its parent goes away.
+ */
 export async function runDemoApp(env: NodeJS.ProcessEnv): Promise<void> {
   const app = await startDemoApp(demoAppOptionsFromEnv(env));
   const addr = app.server.address();
@@ -442,4 +445,12 @@ export async function runDemoApp(env: NodeJS.ProcessEnv): Promise<void> {
     void app.terminate().then(() => process.exit(0));
   });
   process.on('SIGINT', () => process.exit(0));
+  if (env.EXIT_WITH_PARENT === '1') {
+    // Tests and the simulated cluster start pods as children; if the parent dies without
+    // stopping them (a killed test run), they must not linger holding ports and pipes.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) process.exit(1);
+    }, 500).unref();
+  }
 }

@@ -47,6 +47,11 @@ export interface Pod {
 }
 
 let counter = 0;
+const live = new Set<ChildProcess>();
+// A test file that ends (or fails) without stopping its pods must not leave them running.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
 
 export async function startPod(env: PodEnv = {}): Promise<Pod> {
   const dir = mkdtempSync(join(tmpdir(), 'glidepath-pod-'));
@@ -54,9 +59,11 @@ export async function startPod(env: PodEnv = {}): Promise<Pod> {
   const name = env.POD_NAME ?? `pod-${process.pid}-${++counter}`;
   const version = env.APP_VERSION ?? 'v1';
   const child = spawn(process.execPath, [DEMO_MAIN], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env, APP_VERSION: version, POD_NAME: name, LEDGER_FILE: ledgerFile },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env, APP_VERSION: version, POD_NAME: name, LEDGER_FILE: ledgerFile, EXIT_WITH_PARENT: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
