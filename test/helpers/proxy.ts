@@ -80,6 +80,7 @@ export async function spawnProxy(doc: EndpointsDoc | string, env: Record<string,
     env: { ...process.env, GLIDEPATH_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  process.once('exit', () => child.kill('SIGKILL'));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
