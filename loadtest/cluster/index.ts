@@ -92,13 +92,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     registry, events, ips: new IpAllocator(options.podIpPrefix ?? defaultPodIpPrefix()), nodeName, hostIp: host,
     probePeriodMs: options.probePeriodMs, crashBackoffMs: options.crashBackoffMs ?? 10_000, onError,
   });
+  const deps = { registry, events, onError };
   const controllers = [
-    new NamespaceController(registry, onError),
-    new GarbageCollector(registry, onError),
-    new DeploymentController(registry, events, onError),
-    new ReplicaSetController(registry, events, onError),
-    new EndpointSliceController(registry, options.endpointSliceDelayMs ?? 0, onError),
-    new Scheduler(registry, events, nodeName, onError),
+    new NamespaceController(deps),
+    new GarbageCollector(deps),
+    new DeploymentController(deps),
+    new ReplicaSetController(deps),
+    new EndpointSliceController(deps, options.endpointSliceDelayMs ?? 0),
+    new Scheduler(deps, nodeName),
     kubelet,
   ];
   const unsubscribe = store.subscribe((c) => {

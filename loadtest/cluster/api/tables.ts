@@ -122,7 +122,12 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Type', type: 'string', cell: (o) => String(o.type ?? '') },
     { name: 'Reason', type: 'string', cell: (o) => String(o.reason ?? '') },
     { name: 'Object', type: 'string', cell: (o) => `${String(getPath(o, ['involvedObject', 'kind']) ?? '').toLowerCase()}/${String(getPath(o, ['involvedObject', 'name']) ?? '')}` },
+    { name: 'Subobject', type: 'string', priority: 1, cell: (o) => String(getPath(o, ['involvedObject', 'fieldPath']) ?? '') },
+    { name: 'Source', type: 'string', priority: 1, cell: (o) => [getPath(o, ['source', 'component']), getPath(o, ['source', 'host'])].filter(Boolean).join(', ') },
     { name: 'Message', type: 'string', cell: (o) => String(o.message ?? '') },
+    { name: 'First Seen', type: 'string', priority: 1, cell: (o, now) => humanDuration(now - Date.parse(String(o.firstTimestamp ?? o.metadata.creationTimestamp))) },
+    { name: 'Count', type: 'integer', priority: 1, cell: (o) => Number(o.count ?? 1) },
+    { name: 'Name', type: 'string', priority: 1, cell: (o) => o.metadata.name ?? '' },
   ],
   Lease: [{ name: 'Holder', type: 'string', cell: (o) => String(getPath(o, ['spec', 'holderIdentity']) ?? '') }, AGE],
   ConfigMap: [{ name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data ?? {}) as object).length + Object.keys((o.binaryData ?? {}) as object).length }, AGE],
@@ -145,8 +150,11 @@ export function wantsTable(accept: string | undefined): boolean {
   return accept !== undefined && /as=Table/.test(accept);
 }
 
+/** Events list their name only in `-o wide`, as the real event table does; every other kind leads with it. */
 function columnsOf(rt: ResourceType): Column[] {
-  return [{ name: 'Name', type: 'string', cell: (o) => o.metadata.name ?? '' }, ...(COLUMNS[rt.kind] ?? [AGE])];
+  const columns = COLUMNS[rt.kind] ?? [AGE];
+  if (rt.kind === 'Event') return columns;
+  return [{ name: 'Name', type: 'string', cell: (o) => o.metadata.name ?? '' }, ...columns];
 }
 
 function rowObject(o: KObject, include: IncludeObject): unknown {

@@ -4,10 +4,8 @@
 
 import { ApiError } from '../api/errors.ts';
 import { clone, controllerRef, ownerRefTo } from '../api/objects.ts';
-import type { Registry } from '../api/registry.ts';
 import { T } from '../api/resources.ts';
 import type { Change } from '../api/store.ts';
-import type { EventRecorder } from './events.ts';
 import {
   activeReplicaSets, availableReplicas, byCreation, calculateStatus, canonical, compactStatus, deploymentComplete, deploymentProgressing,
   deploymentTimedOut, DESIRED_REPLICAS, equalIgnoreHash, findNewReplicaSet, getCondition, HASH_LABEL, hasProgressDeadline, maxRevision,
@@ -15,22 +13,19 @@ import {
   setCondition, setDeploymentRevision, setNewReplicaSetAnnotations, setReplicasAnnotations, specReplicas, actualReplicas,
 } from './deployment-util.ts';
 import type { Deployment, DeploymentStatus, ReplicaSet } from './deployment-util.ts';
-import { nsKey, splitKey, WorkQueue } from './queue.ts';
+import { nsKey, splitKey } from './queue.ts';
+import { Controller } from './controller.ts';
+import type { ControllerDeps } from './controller.ts';
 
 const COMPONENT = 'deployment-controller';
 
-export class DeploymentController {
-  readonly #registry: Registry;
-  readonly #events: EventRecorder;
-  readonly queue: WorkQueue;
+export class DeploymentController extends Controller {
 
-  constructor(registry: Registry, events: EventRecorder, onError: (err: unknown) => void) {
-    this.#registry = registry;
-    this.#events = events;
-    this.queue = new WorkQueue('deployment', (key) => this.#sync(key), onError);
+  constructor(deps: ControllerDeps) {
+    super('deployment', deps);
   }
 
-  observe(c: Change): void {
+  override observe(c: Change): void {
     if (c.rt === T.deployments) this.queue.add(nsKey(c.object.metadata.namespace, c.object.metadata.name));
     else if (c.rt === T.replicasets) {
       const ref = controllerRef(c.object);
@@ -39,15 +34,15 @@ export class DeploymentController {
       // Recreate waits for old pods to be gone; their deletion must wake the deployment.
       const rsRef = controllerRef(c.object);
       if (rsRef?.kind !== 'ReplicaSet') return;
-      const rs = this.#registry.store.get(T.replicasets, c.object.metadata.namespace, rsRef.name);
+      const rs = this.registry.store.get(T.replicasets, c.object.metadata.namespace, rsRef.name);
       const ref = rs ? controllerRef(rs) : undefined;
       if (ref?.kind === 'Deployment') this.queue.add(nsKey(c.object.metadata.namespace, ref.name));
     }
   }
 
-  #sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
-    const d = this.#registry.store.get(T.deployments, namespace, name) as Deployment | undefined;
+    const d = this.registry.store.get(T.deployments, namespace, name) as Deployment | undefined;
     if (!d) return;
     const rsList = this.#replicaSetsFor(d);
     if (d.metadata.deletionTimestamp) return this.#syncStatusOnly(d, rsList);
@@ -59,11 +54,11 @@ export class DeploymentController {
   }
 
   #replicaSetsFor(d: Deployment): ReplicaSet[] {
-    return (this.#registry.store.list(T.replicasets, d.metadata.namespace) as ReplicaSet[]).filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
+    return (this.registry.store.list(T.replicasets, d.metadata.namespace) as ReplicaSet[]).filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
   }
 
   #updateStatus(d: Deployment): void {
-    const next = this.#registry.update(T.deployments, d.metadata.namespace, d.metadata.name ?? '', { ...clone(d), metadata: { ...d.metadata, resourceVersion: undefined } }, 'status') as Deployment;
+    const next = this.registry.update(T.deployments, d.metadata.namespace, d.metadata.name ?? '', { ...clone(d), metadata: { ...d.metadata, resourceVersion: undefined } }, 'status') as Deployment;
     d.metadata = next.metadata;
     d.status = next.status;
   }
@@ -123,10 +118,10 @@ export class DeploymentController {
     setNewReplicaSetAnnotations(d, newRS, newRevision, false);
     let created: ReplicaSet;
     try {
-      created = this.#registry.create(T.replicasets, d.metadata.namespace, newRS) as ReplicaSet;
+      created = this.registry.create(T.replicasets, d.metadata.namespace, newRS) as ReplicaSet;
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 409) throw err;
-      const clash = this.#registry.store.get(T.replicasets, d.metadata.namespace, newRS.metadata.name ?? '') as ReplicaSet | undefined;
+      const clash = this.registry.store.get(T.replicasets, d.metadata.namespace, newRS.metadata.name ?? '') as ReplicaSet | undefined;
       if (clash && controllerRef(clash)?.uid === d.metadata.uid && equalIgnoreHash(clash.spec.template, d.spec.template)) return clash;
       // A hash collision: bump collisionCount so the next hash differs, as the real controller does.
       d.status = { ...(d.status ?? {}), collisionCount: (d.status?.collisionCount ?? 0) + 1 };
@@ -134,7 +129,7 @@ export class DeploymentController {
       throw err;
     }
     if (created.spec.replicas > 0) {
-      this.#events.record(COMPONENT, undefined, d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata.name} from 0 to ${created.spec.replicas}`);
+      this.events.record(COMPONENT, undefined, d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata.name} from 0 to ${created.spec.replicas}`);
     }
     setDeploymentRevision(d, newRevision);
     if (hasProgressDeadline(d)) {
@@ -151,7 +146,7 @@ export class DeploymentController {
   }
 
   #writeReplicaSet(rs: ReplicaSet): ReplicaSet {
-    return this.#registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined } }) as ReplicaSet;
+    return this.registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined } }) as ReplicaSet;
   }
 
   /** `scaleReplicaSetAndRecordEvent`; returns the (possibly updated) ReplicaSet and whether its size changed. */
@@ -165,7 +160,7 @@ export class DeploymentController {
     const updated = this.#writeReplicaSet(copy);
     if (sizeChanged) {
       const op = operation ?? (oldScale < newScale ? 'up' : 'down');
-      this.#events.record(COMPONENT, undefined, d, 'Normal', 'ScalingReplicaSet', `Scaled ${op} replica set ${rs.metadata.name} from ${oldScale} to ${newScale}`);
+      this.events.record(COMPONENT, undefined, d, 'Normal', 'ScalingReplicaSet', `Scaled ${op} replica set ${rs.metadata.name} from ${oldScale} to ${newScale}`);
     }
     return { scaled: sizeChanged, rs: updated };
   }
@@ -307,7 +302,7 @@ export class DeploymentController {
   #oldPodsRunning(newRS: ReplicaSet | undefined, oldRSs: ReplicaSet[]): boolean {
     if (actualReplicas(oldRSs) > 0) return true;
     const oldUids = new Set(oldRSs.map((rs) => rs.metadata.uid));
-    return this.#registry.store.peekAll(T.pods, newRS?.metadata.namespace ?? oldRSs[0]?.metadata.namespace).some((p) => {
+    return this.registry.store.peekAll(T.pods, newRS?.metadata.namespace ?? oldRSs[0]?.metadata.namespace).some((p) => {
       const ref = controllerRef(p);
       if (!ref || !oldUids.has(ref.uid)) return false;
       const phase = (p.status as { phase?: string } | undefined)?.phase;
@@ -325,7 +320,7 @@ export class DeploymentController {
     for (const rs of cleanable.slice(0, diff)) {
       if ((rs.status?.replicas ?? 0) !== 0 || rs.spec.replicas !== 0 || (rs.metadata.generation ?? 0) > (rs.status?.observedGeneration ?? 0)) continue;
       try {
-        this.#registry.delete(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', {});
+        this.registry.delete(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', {});
       } catch (err) {
         if (!(err instanceof ApiError) || err.code !== 404) throw err;
       }

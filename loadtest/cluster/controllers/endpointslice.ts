@@ -4,12 +4,13 @@
 
 import { canonicalJson, clone, getPath, isObject, ownerRefTo } from '../api/objects.ts';
 import type { JsonObject, KObject } from '../api/objects.ts';
-import type { Registry } from '../api/registry.ts';
 import { T } from '../api/resources.ts';
 import { matchesLabels } from '../api/selectors.ts';
 import type { Change } from '../api/store.ts';
 import { isPodReady, podPhase } from './pod-util.ts';
-import { nsKey, splitKey, WorkQueue } from './queue.ts';
+import { nsKey, splitKey } from './queue.ts';
+import { Controller } from './controller.ts';
+import type { ControllerDeps } from './controller.ts';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
@@ -53,15 +54,12 @@ function rfc3339Nano(ms: number): string {
   return new Date(ms).toISOString().replace(/\.?0+Z$/, 'Z');
 }
 
-export class EndpointSliceController {
-  readonly #registry: Registry;
+export class EndpointSliceController extends Controller {
   readonly #delayMs: number;
-  readonly queue: WorkQueue;
 
-  constructor(registry: Registry, delayMs: number, onError: (err: unknown) => void) {
-    this.#registry = registry;
+  constructor(deps: ControllerDeps, delayMs: number) {
+    super('endpointslice', deps);
     this.#delayMs = delayMs;
-    this.queue = new WorkQueue('endpointslice', (key) => this.#sync(key), onError);
   }
 
   #enqueue(key: string): void {
@@ -69,11 +67,11 @@ export class EndpointSliceController {
     else this.queue.add(key);
   }
 
-  observe(c: Change): void {
+  override observe(c: Change): void {
     const ns = c.object.metadata.namespace;
     if (c.rt === T.services) this.#enqueue(nsKey(ns, c.object.metadata.name));
     else if (c.rt === T.pods) {
-      for (const svc of this.#registry.store.peekAll(T.services, ns)) {
+      for (const svc of this.registry.store.peekAll(T.services, ns)) {
         const sel = selectorOf(svc);
         if (sel && (selects(sel, c.object.metadata.labels) || (c.old && selects(sel, c.old.metadata.labels)))) this.#enqueue(nsKey(ns, svc.metadata.name));
       }
@@ -83,13 +81,13 @@ export class EndpointSliceController {
     }
   }
 
-  #sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
-    const svc = this.#registry.store.get(T.services, namespace, name);
+    const svc = this.registry.store.get(T.services, namespace, name);
     if (!svc || svc.metadata.deletionTimestamp) return;
     const sel = selectorOf(svc);
     if (!sel) return;
-    const existing = (this.#registry.store.list(T.endpointslices, namespace) as Slice[]).filter((s) =>
+    const existing = (this.registry.store.list(T.endpointslices, namespace) as Slice[]).filter((s) =>
       s.metadata.labels?.[SERVICE_NAME_LABEL] === name && s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
     const desired = this.#desiredEndpoints(svc, sel);
     this.#reconcile(svc, existing, desired);
@@ -101,7 +99,7 @@ export class EndpointSliceController {
     const publishNotReady = spec.publishNotReadyAddresses === true;
     const svcPorts = (Array.isArray(spec.ports) ? spec.ports : []).filter(isObject);
     const groups = new Map<string, { ports: EndpointPort[]; endpoints: Map<string, Endpoint> }>();
-    for (const pod of this.#registry.store.peekAll(T.pods, svc.metadata.namespace)) {
+    for (const pod of this.registry.store.peekAll(T.pods, svc.metadata.namespace)) {
       if (!selects(sel, pod.metadata.labels)) continue;
       const ip = getPath(pod, ['status', 'podIP']);
       const phase = podPhase(pod);
@@ -165,7 +163,7 @@ export class EndpointSliceController {
     for (const s of toWrite) this.#write(svc, s, existing.find((e) => e.metadata.uid !== undefined && e.metadata.uid === s.metadata.uid));
     for (const s of toDelete) {
       try {
-        this.#registry.delete(T.endpointslices, s.metadata.namespace, s.metadata.name ?? '', {});
+        this.registry.delete(T.endpointslices, s.metadata.namespace, s.metadata.name ?? '', {});
       } catch {
         // Already gone.
       }
@@ -186,8 +184,8 @@ export class EndpointSliceController {
     slice.metadata.labels = labels;
     if (before && canonicalJson({ e: before.endpoints, p: before.ports, l: before.metadata.labels }) === canonicalJson({ e: slice.endpoints, p: slice.ports, l: labels })) return;
     slice.metadata.annotations = { ...(slice.metadata.annotations ?? {}), [TRIGGER_TIME]: rfc3339Nano(Date.now()) };
-    if (before) this.#registry.update(T.endpointslices, slice.metadata.namespace, slice.metadata.name ?? '', { ...slice, metadata: { ...slice.metadata, resourceVersion: undefined } });
-    else this.#registry.create(T.endpointslices, slice.metadata.namespace, slice);
+    if (before) this.registry.update(T.endpointslices, slice.metadata.namespace, slice.metadata.name ?? '', { ...slice, metadata: { ...slice.metadata, resourceVersion: undefined } });
+    else this.registry.create(T.endpointslices, slice.metadata.namespace, slice);
   }
 }
 

@@ -4,20 +4,18 @@
 import { ApiError } from '../api/errors.ts';
 import type { KObject } from '../api/objects.ts';
 import { FOREGROUND_FINALIZER, typeOf } from '../api/registry.ts';
-import type { Registry } from '../api/registry.ts';
 import type { Change } from '../api/store.ts';
-import { WorkQueue } from './queue.ts';
+import { Controller } from './controller.ts';
+import type { ControllerDeps } from './controller.ts';
 
-export class GarbageCollector {
-  readonly #registry: Registry;
-  readonly queue: WorkQueue;
 
-  constructor(registry: Registry, onError: (err: unknown) => void) {
-    this.#registry = registry;
-    this.queue = new WorkQueue('garbage-collector', (key) => this.#sync(key), onError);
+export class GarbageCollector extends Controller {
+
+  constructor(deps: ControllerDeps) {
+    super('garbage-collector', deps);
   }
 
-  observe(c: Change): void {
+  override observe(c: Change): void {
     const uid = c.object.metadata.uid ?? '';
     if (c.type === 'DELETED') this.queue.add(`orphaned:${uid}`);
     if (c.object.metadata.deletionTimestamp && c.object.metadata.finalizers?.includes(FOREGROUND_FINALIZER)) this.queue.add(`foreground:${uid}`);
@@ -27,13 +25,13 @@ export class GarbageCollector {
 
   #byUid(): Map<string, KObject> {
     const m = new Map<string, KObject>();
-    for (const [, o] of this.#registry.store.allObjects()) m.set(o.metadata.uid ?? '', o);
+    for (const [, o] of this.registry.store.allObjects()) m.set(o.metadata.uid ?? '', o);
     return m;
   }
 
   #dependents(uid: string): KObject[] {
     const out: KObject[] = [];
-    for (const [, o] of this.#registry.store.allObjects()) if (o.metadata.ownerReferences?.some((r) => r.uid === uid)) out.push(o);
+    for (const [, o] of this.registry.store.allObjects()) if (o.metadata.ownerReferences?.some((r) => r.uid === uid)) out.push(o);
     return out;
   }
 
@@ -41,13 +39,13 @@ export class GarbageCollector {
     const rt = typeOf(o);
     if (!rt || o.metadata.deletionTimestamp) return;
     try {
-      this.#registry.delete(rt, o.metadata.namespace, o.metadata.name ?? '', { propagationPolicy: policy, preconditions: { uid: o.metadata.uid ?? '' } });
+      this.registry.delete(rt, o.metadata.namespace, o.metadata.name ?? '', { propagationPolicy: policy, preconditions: { uid: o.metadata.uid ?? '' } });
     } catch (err) {
       if (!(err instanceof ApiError) || (err.code !== 404 && err.code !== 409)) throw err;
     }
   }
 
-  #sync(key: string): void {
+  protected sync(key: string): void {
     const [what, uid] = key.split(':') as [string, string];
     if (what === 'orphaned') {
       const live = this.#byUid();
@@ -56,7 +54,7 @@ export class GarbageCollector {
         if (remaining.length === 0) this.#delete(dep, 'Background');
         else {
           const rt = typeOf(dep);
-          if (rt) this.#registry.removeOwnerReference(rt, dep, uid);
+          if (rt) this.registry.removeOwnerReference(rt, dep, uid);
         }
       }
       return;
@@ -67,7 +65,7 @@ export class GarbageCollector {
     for (const dep of deps) this.#delete(dep, 'Foreground');
     if (deps.length === 0) {
       const rt = typeOf(owner);
-      if (rt) this.#registry.removeFinalizer(rt, owner, FOREGROUND_FINALIZER);
+      if (rt) this.registry.removeFinalizer(rt, owner, FOREGROUND_FINALIZER);
     }
   }
 }

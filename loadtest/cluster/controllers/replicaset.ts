@@ -2,31 +2,26 @@
 // real controller's deletion order) and keeps status counters, including minReadySeconds availability.
 
 import { clone, controllerRef, ownerRefTo } from '../api/objects.ts';
-import type { Registry } from '../api/registry.ts';
 import { T } from '../api/resources.ts';
 import type { Change } from '../api/store.ts';
 import { canonical, compactStatus } from './deployment-util.ts';
 import type { ReplicaSet } from './deployment-util.ts';
-import type { EventRecorder } from './events.ts';
 import { deletionOrder, isPodActive, isPodAvailable, isPodReady, podCondition } from './pod-util.ts';
 import type { Pod } from './pod-util.ts';
-import { nsKey, splitKey, WorkQueue } from './queue.ts';
+import { nsKey, splitKey } from './queue.ts';
 import { matchesLabels } from '../api/selectors.ts';
+import { Controller } from './controller.ts';
+import type { ControllerDeps } from './controller.ts';
 
 const COMPONENT = 'replicaset-controller';
 
-export class ReplicaSetController {
-  readonly #registry: Registry;
-  readonly #events: EventRecorder;
-  readonly queue: WorkQueue;
+export class ReplicaSetController extends Controller {
 
-  constructor(registry: Registry, events: EventRecorder, onError: (err: unknown) => void) {
-    this.#registry = registry;
-    this.#events = events;
-    this.queue = new WorkQueue('replicaset', (key) => this.#sync(key), onError);
+  constructor(deps: ControllerDeps) {
+    super('replicaset', deps);
   }
 
-  observe(c: Change): void {
+  override observe(c: Change): void {
     if (c.rt === T.replicasets) {
       const key = nsKey(c.object.metadata.namespace, c.object.metadata.name);
       // Scale-downs go first: a new ReplicaSet's pods must not start before an old one's pods are
@@ -42,11 +37,11 @@ export class ReplicaSetController {
     }
   }
 
-  #sync(key: string): void {
+  protected sync(key: string): void {
     const [namespace, name] = splitKey(key);
-    const rs = this.#registry.store.get(T.replicasets, namespace, name) as ReplicaSet | undefined;
+    const rs = this.registry.store.get(T.replicasets, namespace, name) as ReplicaSet | undefined;
     if (!rs) return;
-    const owned = (): Pod[] => this.#registry.store.peekAll(T.pods, namespace).filter((p) => controllerRef(p)?.uid === rs.metadata.uid) as Pod[];
+    const owned = (): Pod[] => this.registry.store.peekAll(T.pods, namespace).filter((p) => controllerRef(p)?.uid === rs.metadata.uid) as Pod[];
     if (!rs.metadata.deletionTimestamp) this.#manageReplicas(rs, owned().filter(isPodActive));
     this.#updateStatus(rs, owned());
   }
@@ -56,7 +51,7 @@ export class ReplicaSetController {
     if (diff < 0) {
       for (let i = 0; i < -diff; i++) {
         const template = clone(rs.spec.template) as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: unknown };
-        const pod = this.#registry.create(T.pods, rs.metadata.namespace, {
+        const pod = this.registry.create(T.pods, rs.metadata.namespace, {
           metadata: {
             generateName: `${rs.metadata.name}-`, namespace: rs.metadata.namespace,
             labels: template.metadata?.labels, annotations: template.metadata?.annotations,
@@ -64,12 +59,12 @@ export class ReplicaSetController {
           },
           spec: template.spec,
         });
-        this.#events.record(COMPONENT, undefined, rs, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`);
+        this.events.record(COMPONENT, undefined, rs, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`);
       }
     } else if (diff > 0) {
       for (const pod of [...active].sort(deletionOrder).slice(0, diff)) {
-        this.#registry.delete(T.pods, pod.metadata.namespace, pod.metadata.name ?? '', {});
-        this.#events.record(COMPONENT, undefined, rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
+        this.registry.delete(T.pods, pod.metadata.namespace, pod.metadata.name ?? '', {});
+        this.events.record(COMPONENT, undefined, rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
       }
     }
   }
@@ -97,6 +92,6 @@ export class ReplicaSetController {
       }
     }
     if (canonical(status) === canonical(rs.status ?? {})) return;
-    this.#registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined }, status }, 'status');
+    this.registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined }, status }, 'status');
   }
 }
