@@ -51,6 +51,11 @@ class ExchangeAbort extends Error {}
 const CLIENT_GONE = new ExchangeAbort('client closed the connection');
 const DISCARD_TOO_LARGE = new ExchangeAbort('retryable error body too large to discard');
 
+/** Our own per-try timer fired; classified like undici's headers timeout (a pod timeout). */
+class PerTryTimeout extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+}
+
 /** RFC 9110 §9.2.2. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Bodies of error responses we swallow before a replay; past this we abort instead of reading. */
@@ -92,6 +97,9 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   discarding = false;
   replayTarget: Target | undefined = undefined;
   discardedBytes = 0;
+  /** Header wait of the current attempt when it may be replayed on timeout (0: none). */
+  perTryMs = 0;
+  perTryTimer: NodeJS.Timeout | null = null;
   /** Status sent to the client (0 while none). */
   status = 0;
   /** Client-visible failure (5xx or an aborted response). */
@@ -190,6 +198,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     target.endpoint.outstanding++;
     const policy = this.owner.retryPolicy;
     const mayRetry = policy.perTryTimeout > 0 && this.attempts <= policy.maxRetries && this.idempotent && this.bodyReplayable;
+    this.perTryMs = mayRetry ? Math.min(policy.perTryTimeout, policy.responseTimeout) : 0;
     try {
       target.endpoint.dispatch(
         {
@@ -197,7 +206,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
           method: this.req.method as string,
           headers: this.headers,
           body: this.body,
-          headersTimeout: mayRetry ? Math.min(policy.perTryTimeout, policy.responseTimeout) : policy.responseTimeout,
+          headersTimeout: mayRetry ? this.perTryMs : policy.responseTimeout,
         },
         this,
       );
@@ -210,7 +219,17 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     this.attemptStarted = true;
-    if (this.clientGone) controller.abort(CLIENT_GONE);
+    if (this.clientGone) return controller.abort(CLIENT_GONE);
+    // undici runs headersTimeout on its coarse timers (ticks of ~0.5 s), so a 300 ms per-try
+    // timeout fired after 0.5–1 s (reliability test 5). A native timer keeps it to the setting;
+    // armed only when a per-try timeout applies, so the default path pays nothing.
+    if (this.perTryMs > 0) this.perTryTimer = setTimeout(onPerTryTimeout, this.perTryMs, this);
+  }
+
+  #clearPerTry(): void {
+    if (this.perTryTimer === null) return;
+    clearTimeout(this.perTryTimer);
+    this.perTryTimer = null;
   }
 
   onResponseStarted(): void {
@@ -219,6 +238,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     if (statusCode < 200) return; // 1xx: Node already answered Expect itself; hints are dropped.
+    this.#clearPerTry();
     this.status = statusCode;
     if (statusCode >= 500 && this.owner.retryPolicy.statuses.has(statusCode) && this.#mayReplay(false)) {
       // Decide now, while the pod's answer could still be passed on: swallow it only with a
@@ -251,6 +271,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.#clearPerTry();
     this.controller = null;
     const endpoint = this.endpoint as UpstreamEndpoint;
     endpoint.outstanding--;
@@ -263,6 +284,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     if (this.done) return;
+    this.#clearPerTry();
     this.controller = null;
     const endpoint = this.endpoint as UpstreamEndpoint;
     endpoint.outstanding--;
@@ -351,6 +373,11 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     if (this.replayBytes > 0) this.owner.releaseReplayBytes(this.replayBytes);
     this.owner.exchangeDone(this);
   }
+}
+
+function onPerTryTimeout(exchange: Exchange): void {
+  exchange.perTryTimer = null;
+  if (!exchange.done && exchange.controller !== null) exchange.controller.abort(new PerTryTimeout('no response header within retry.perTryTimeout'));
 }
 
 function onResponseClose(this: Tracked<ServerResponse>): void {
