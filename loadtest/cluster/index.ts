@@ -20,6 +20,7 @@ import { Scheduler } from './controllers/scheduler.ts';
 import { IpAllocator } from './kubelet/ip.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
+import { selfSignedCert } from './tls.ts';
 
 export interface ClusterOptions {
   /** API server port; 0 (default) picks a free one. */
@@ -28,6 +29,11 @@ export interface ClusterOptions {
   host?: string;
   /** When set, every API request must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * Serve https with a fresh self-signed certificate (made with the openssl command). kubectl and
+   * helm send the token only over TLS; the kubeconfig then carries the certificate as its CA.
+   */
+  tls?: boolean;
   /** Where to write the kubeconfig; default a fresh temporary directory, removed on stop. */
   kubeconfigPath?: string;
   /** Lag between a pod or Service change and the EndpointSlice update (changes within it are batched). */
@@ -65,6 +71,8 @@ export interface ClusterFaults {
 
 export interface Cluster {
   url: string;
+  /** The serving certificate (PEM) when `tls` is on: the CA clients must trust. */
+  caPem?: string;
   kubeconfigPath: string;
   kubeconfigYaml: string;
   token?: string;
@@ -120,7 +128,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     },
   }, 'status');
 
-  const api = new ApiServer(registry, { host, port: options.port ?? 0, token: options.token, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000 });
+  const tls = options.tls ? await selfSignedCert(host) : undefined;
+  const api = new ApiServer(registry, { host, port: options.port ?? 0, token: options.token, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000, tls });
   api.setLogSource(kubelet);
   const url = await api.listen();
   const apiPort = Number(new URL(url).port);
@@ -141,7 +150,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     tempDir = await mkdtemp(join(tmpdir(), 'glidepath-cluster-'));
     kubeconfigPath = join(tempDir, 'kubeconfig');
   }
-  const yaml = kubeconfigYaml(url, options.token);
+  const yaml = kubeconfigYaml(url, options.token, tls?.cert);
   await writeFile(kubeconfigPath, yaml, { mode: 0o600 });
 
   let stopping: Promise<void> | undefined;
@@ -157,7 +166,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
 
   return {
-    url, kubeconfigPath, kubeconfigYaml: yaml, ...(options.token ? { token: options.token } : {}), nodeName,
+    url, kubeconfigPath, kubeconfigYaml: yaml, ...(options.token ? { token: options.token } : {}), ...(tls ? { caPem: tls.cert } : {}), nodeName,
     requests: api.requests,
     faults: {
       endWatches: () => api.watches.endAll(),

@@ -10,6 +10,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     kubeconfig: { type: 'string' },
     token: { type: 'string' },
+    tls: { type: 'boolean' },
     'pod-ip-prefix': { type: 'string' },
     'endpointslice-delay-ms': { type: 'string' },
     'probe-period-ms': { type: 'string' },
@@ -18,7 +19,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm run cluster -- [--port P] [--kubeconfig FILE] [--host 127.0.0.1] [--token T]
+  console.log(`usage: npm run cluster -- [--port P] [--kubeconfig FILE] [--host 127.0.0.1] [--token T] [--tls]
        [--pod-ip-prefix 127.0.10] [--endpointslice-delay-ms N] [--probe-period-ms N]`);
   process.exit(0);
 }
@@ -29,6 +30,7 @@ const cluster = await startCluster({
   host: values.host,
   ...(values.kubeconfig ? { kubeconfigPath: values.kubeconfig } : {}),
   ...(values.token ? { token: values.token } : {}),
+  ...(values.tls ? { tls: true } : {}),
   ...(values['pod-ip-prefix'] ? { podIpPrefix: values['pod-ip-prefix'] } : {}),
   ...(values['endpointslice-delay-ms'] ? { endpointSliceDelayMs: num(values['endpointslice-delay-ms']) } : {}),
   ...(values['probe-period-ms'] ? { probePeriodMs: num(values['probe-period-ms']) } : {}),

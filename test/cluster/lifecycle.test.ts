@@ -1,6 +1,7 @@
 // Object lifecycles in the simulated cluster: garbage collection through ownerReferences for each
 // propagation policy, namespace deletion, bearer-token auth, and the EndpointSlice propagation delay.
 
+import https from 'node:https';
 import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
 import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubeConfig, kubectl, kubectlOk, testCluster, waitFor } from './helpers.ts';
@@ -64,6 +65,20 @@ t.test('bearer-token authentication', async (t) => {
   const kubectlResult = await kubectl(cluster, ['get', 'ns']);
   t.equal(kubectlResult.code, 1);
   t.match(kubectlResult.stderr, /You must be logged in to the server/);
+});
+
+t.test('with TLS, kubectl sends the token too', async (t) => {
+  const cluster = await testCluster(t, { token: 's3cret', tls: true });
+  t.match(cluster.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  t.match(cluster.kubeconfigYaml, /certificate-authority-data: /);
+  t.match(await kubectlOk(cluster, ['get', 'ns']), /default\s+Active/);
+  await kubectlOk(cluster, ['create', 'secret', 'generic', 'release', '--from-literal=k=v']);
+  const secrets = await kubeConfig(cluster).makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: 'default' });
+  t.ok(secrets.items.some((x) => x.metadata?.name === 'release'), 'client-node verifies the CA from the kubeconfig');
+  const anonymous = await new Promise<number>((resolve, reject) => {
+    https.get(`${cluster.url}/api/v1/namespaces`, { ca: cluster.caPem }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+  });
+  t.equal(anonymous, 401);
 });
 
 t.test('EndpointSlices lag pod changes by the configured delay', async (t) => {

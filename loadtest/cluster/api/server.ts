@@ -2,6 +2,7 @@
 // discovery, OpenAPI, Tables, watches, bearer-token auth and the fault-injection hooks for tests.
 
 import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { decodeProtobuf, PROTOBUF } from './protobuf.ts';
@@ -41,6 +42,8 @@ export interface ApiServerOptions {
   port: number;
   token: string | undefined;
   bookmarkIntervalMs: number;
+  /** Serve https with this key and certificate (PEM). */
+  tls: { key: string; cert: string } | undefined;
 }
 
 interface Route {
@@ -58,7 +61,7 @@ interface Faults {
 }
 
 export class ApiServer {
-  readonly server: http.Server;
+  readonly server: http.Server | https.Server;
   readonly watches: WatchHub;
   readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false };
   /** The last requests served, newest last (for tests that assert what a client sent). */
@@ -72,7 +75,10 @@ export class ApiServer {
     this.#registry = registry;
     this.#options = options;
     this.watches = new WatchHub(registry.store, options.bookmarkIntervalMs);
-    this.server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.#handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.#handle(req, res);
+    this.server = options.tls
+      ? https.createServer({ keepAliveTimeout: 65_000, key: options.tls.key, cert: options.tls.cert }, handler)
+      : http.createServer({ keepAliveTimeout: 65_000 }, handler);
   }
 
   setLogSource(logs: PodLogSource): void {
@@ -87,7 +93,7 @@ export class ApiServer {
     const addr = this.server.address();
     if (!addr || typeof addr === 'string') throw new Error('API server has no TCP address');
     this.#address = `${addr.address}:${addr.port}`;
-    return `http://${this.#address}`;
+    return `${this.#options.tls ? 'https' : 'http'}://${this.#address}`;
   }
 
   async close(): Promise<void> {
