@@ -1,7 +1,7 @@
 // The simulated Kubernetes cluster: an API server that real kubectl and client-node talk to, the
 // controllers, a scheduler and a kubelet that runs each pod as a real process on its own loopback IP.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,12 @@ export interface Cluster {
   requests: readonly RequestRecord[];
   /** Pod IP by `namespace/name` for every pod whose processes are running now. */
   podIps(): Map<string, string>;
+  /**
+   * Lays out what a pod sees in a real cluster, for `KubeConfig.loadFromCluster(pathPrefix)`:
+   * `<pathPrefix>/var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}` and the
+   * `KUBERNETES_SERVICE_HOST`/`PORT` env. Needs `tls` (in-cluster config always speaks https here).
+   */
+  inCluster(namespace?: string): Promise<{ pathPrefix: string; env: { KUBERNETES_SERVICE_HOST: string; KUBERNETES_SERVICE_PORT: string } }>;
   stop(): Promise<void>;
 }
 
@@ -178,6 +184,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       setLatency: (ms) => { api.faults.latencyMs = ms; },
     },
     podIps: () => new Map([...kubelet.workers].map(([k, w]) => [k, w.ip])),
+    inCluster: async (namespace = 'default') => {
+      if (!tls) throw new Error('inCluster() needs a cluster started with tls: true');
+      tempDir ??= await mkdtemp(join(tmpdir(), 'glidepath-cluster-'));
+      const pathPrefix = join(tempDir, 'pod-root');
+      const dir = join(pathPrefix, 'var/run/secrets/kubernetes.io/serviceaccount');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'token'), options.token ?? '');
+      await writeFile(join(dir, 'ca.crt'), tls.cert);
+      await writeFile(join(dir, 'namespace'), namespace);
+      const u = new URL(url);
+      return { pathPrefix, env: { KUBERNETES_SERVICE_HOST: u.hostname, KUBERNETES_SERVICE_PORT: u.port } };
+    },
     stop,
   };
 }

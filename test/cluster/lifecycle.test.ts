@@ -79,6 +79,20 @@ t.test('with TLS, kubectl sends the token too', async (t) => {
     https.get(`${cluster.url}/api/v1/namespaces`, { ca: cluster.caPem }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
   });
   t.equal(anonymous, 401);
+
+  // glidepath's in-cluster path, unchanged: service-account files and KUBERNETES_SERVICE_* env.
+  const pod = await cluster.inCluster('default');
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  t.teardown(() => {
+    if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST; else process.env.KUBERNETES_SERVICE_HOST = saved.host;
+    if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT; else process.env.KUBERNETES_SERVICE_PORT = saved.port;
+  });
+  Object.assign(process.env, pod.env);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromCluster(pod.pathPrefix);
+  t.equal(kc.getContextObject(kc.currentContext)?.namespace, 'default');
+  const fromPod = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: 'default' });
+  t.ok(fromPod.items.some((x) => x.metadata?.name === 'release'), 'loadFromCluster works against the simulator');
 });
 
 t.test('EndpointSlices lag pod changes by the configured delay', async (t) => {
