@@ -9,7 +9,7 @@ import { buildResponseHeaders, type RequestFacts } from './headers.ts';
 import { classifyUpstreamError, writeProxyError, type UpstreamFailure } from './rescue.ts';
 import { OUTCOME_INDEX } from './stats.ts';
 import type { VersionRoute } from './snapshot.ts';
-import { bytesReadBeforeError, type UpstreamEndpoint } from './upstream.ts';
+import { socketPredates, type UpstreamEndpoint } from './upstream.ts';
 
 export interface RetryPolicy {
   readonly maxRetries: number;
@@ -89,6 +89,8 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   tried: UpstreamEndpoint[] | null = null;
   attempts = 0;
   controller: Dispatcher.DispatchController | null = null;
+  /** When the current attempt was dispatched (performance.now()): older sockets were pooled. */
+  attemptAt = 0;
   /** The current attempt was handed to a socket (a streamed body may have been read). */
   attemptStarted = false;
   /** The pod began a response on the current attempt. */
@@ -189,6 +191,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     this.version = target.version;
     this.endpoint = target.endpoint;
     this.attempts++;
+    this.attemptAt = performance.now();
     this.attemptStarted = false;
     this.upstreamResponded = false;
     this.discarding = false;
@@ -291,9 +294,15 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     if (this.clientGone || err === CLIENT_GONE) return this.finish();
     if (err === DISCARD_TOO_LARGE) return this.#replayAfterDiscard(endpoint);
     const failure = classifyUpstreamError(err);
+    // A reused keep-alive socket that died before the pod sent a byte is how the idle-close race
+    // looks (the pod closed it as we wrote): counted against the version as a reset attempt, but
+    // not as evidence against the pod. A pod closing its idle sockets at once made a burst of
+    // such races eject it; with one pod, every request then failed for the ejection time
+    // (reliability test 6). A pod that really died refuses the next connects, which do count.
+    const staleSocket = failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && socketPredates(err, this.attemptAt);
     if (failure.outcome >= 0) {
       this.version?.stats.recordAttempt(failure.outcome);
-      this.owner.endpointResult(endpoint, true);
+      if (!staleSocket) this.owner.endpointResult(endpoint, true);
     }
     if (this.res.headersSent) {
       // Headers went out: the only honest signal left is an aborted response, never a clean end.
@@ -302,7 +311,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
       return this.finish();
     }
     if (failure.outcome >= 0 && this.#mayReplay(this.#safeForAnyMethod(err, failure))) {
-      const target = this.#reserveReplay();
+      const target = this.#reserveReplay(staleSocket);
       if (target !== undefined) return this.#replay(target);
     }
     this.#answerFailure(failure);
@@ -316,7 +325,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     if (failure.outcome === OUTCOME_INDEX.connect_error || !this.attemptStarted) return true;
     // The same signature is left by a pod killed while it held the request; a client that must
     // never see a request twice says so with `<replayHeader>: false`.
-    return failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && !this.replayForbidden && bytesReadBeforeError(err) > 0;
+    return failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && !this.replayForbidden && socketPredates(err, this.attemptAt);
   }
 
   #mayReplay(anyMethod: boolean): boolean {
@@ -324,9 +333,13 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   }
 
   /** Another pod to replay on, with a retry-budget slot taken for it; undefined if either is missing. */
-  #reserveReplay(): Target | undefined {
-    (this.tried ??= []).push(this.endpoint as UpstreamEndpoint);
-    const target = this.owner.pickRetryTarget(this);
+  #reserveReplay(staleSocket = false): Target | undefined {
+    const failed = this.endpoint as UpstreamEndpoint;
+    (this.tried ??= []).push(failed);
+    let target = this.owner.pickRetryTarget(this);
+    // After the idle-close race the pod itself is fine: when no other pod can take the replay
+    // (a version with one pod), a fresh connection to the same pod beats a 502 (test 6).
+    if (target === undefined && staleSocket && failed.active && failed.routable) target = { version: this.version as VersionRoute, endpoint: failed };
     return target !== undefined && this.owner.acquireRetry() ? target : undefined;
   }
 

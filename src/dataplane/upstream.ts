@@ -18,6 +18,8 @@ export interface UpstreamOptions {
 
 /** Set on socket errors: how many bytes the socket had read when it failed (> 0: it was reused). */
 export const kBytesReadAtError = Symbol('glidepath.bytesReadAtError');
+/** Set on upstream sockets when they connect, and copied onto their errors (performance.now()). */
+const kOpenedAt = Symbol('glidepath.openedAt');
 
 /** The state shown in /status and the metrics. */
 export type EndpointState = 'ready' | 'not-ready' | 'terminating' | 'ejected';
@@ -128,7 +130,10 @@ export class UpstreamEndpoint {
           // A failed connect calls back with the error alone (args[1] is undefined, not null):
           // `!= null` keeps a refused connection from throwing out of the connector and killing
           // the process (reliability test 2: the first ECONNREFUSED crashed glidepath).
-          if (args[1] != null) args[1].on('error', markBytesRead);
+          if (args[1] != null) {
+            (args[1] as { [kOpenedAt]?: number })[kOpenedAt] = performance.now();
+            args[1].on('error', markBytesRead);
+          }
           callback(...args);
         });
       },
@@ -193,12 +198,25 @@ export class UpstreamEndpoint {
   }
 }
 
-function markBytesRead(this: { bytesRead: number }, err: Error & { [kBytesReadAtError]?: number }): void {
+function markBytesRead(this: { bytesRead: number; [kOpenedAt]?: number }, err: Error & { [kBytesReadAtError]?: number; [kOpenedAt]?: number }): void {
   err[kBytesReadAtError] = this.bytesRead;
+  err[kOpenedAt] = this[kOpenedAt];
 }
 
 /** Bytes the failed socket had read before the error: > 0 means it carried earlier responses. */
 export function bytesReadBeforeError(err: unknown): number {
   const e = err as { socket?: { bytesRead?: number }; [kBytesReadAtError]?: number } | null;
   return e?.socket?.bytesRead ?? e?.[kBytesReadAtError] ?? 0;
+}
+
+/**
+ * The failed socket was open before the attempt began (`attemptAt`, performance.now()): it
+ * carried earlier responses, or it sat unused in the pool (opened for a request another socket
+ * took). Either way the pod may have closed it as idle while we wrote: the idle-close race.
+ * Bytes read alone miss the second kind (reliability test 6 saw resets with 0 bytes read).
+ */
+export function socketPredates(err: unknown, attemptAt: number): boolean {
+  if (bytesReadBeforeError(err) > 0) return true;
+  const openedAt = (err as { [kOpenedAt]?: number } | null)?.[kOpenedAt];
+  return openedAt !== undefined && openedAt < attemptAt;
 }
