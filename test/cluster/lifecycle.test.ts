@@ -28,7 +28,7 @@ t.test('deleting a Deployment cascades in the background; orphan keeps the Repli
   await kubectlOk(cluster, ['delete', 'rs', '--all']);
 
   // Pods that drain for a while keep the foreground deletion pending long enough to look at it.
-  await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('fg', { replicas: 1, grace: 3, env: { DRAIN_MS: '1500' } }) });
+  await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('fg', { replicas: 1, grace: 5, env: { DRAIN_MS: '3000' } }) });
   await kubectlOk(cluster, ['rollout', 'status', 'deployment/fg', '--timeout=20s']);
   const fgDelete = kubectlOk(cluster, ['delete', 'deployment', 'fg', '--cascade=foreground', '--wait=false']);
   await fgDelete;
@@ -42,7 +42,7 @@ t.test('deleting a Deployment cascades in the background; orphan keeps the Repli
 t.test('deleting a namespace empties it, then removes it', async (t) => {
   const cluster = await testCluster(t);
   await kubectlOk(cluster, ['create', 'namespace', 'team']);
-  await kubectlOk(cluster, ['apply', '-n', 'team', '-f', '-'], { input: `${DEMO_DEPLOYMENT('web', { replicas: 1, grace: 3, env: { DRAIN_MS: '1500' } })}\n${DEMO_SERVICE('web')}` });
+  await kubectlOk(cluster, ['apply', '-n', 'team', '-f', '-'], { input: `${DEMO_DEPLOYMENT('web', { replicas: 1, grace: 5, env: { DRAIN_MS: '3000' } })}\n${DEMO_SERVICE('web')}` });
   await kubectlOk(cluster, ['rollout', 'status', '-n', 'team', 'deployment/web', '--timeout=20s']);
   t.match(await kubectlOk(cluster, ['delete', 'namespace', 'team', '--wait=false']), /namespace "team" deleted/);
   t.match(await kubectlOk(cluster, ['get', 'namespace', 'team']), /team\s+Terminating/);
@@ -108,9 +108,10 @@ t.test('EndpointSlices lag pod changes by the configured delay', async (t) => {
     const s = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=lag', '-o', 'json'])).items[0];
     return (s?.endpoints ?? []).some((e: { targetRef: { name: string }; conditions: { ready: boolean } }) => e.targetRef.name === pod && e.conditions.ready);
   };
-  await kubectlOk(cluster, ['delete', 'pod', pod, '--wait=false']);
   const deletedAt = Date.now();
+  const deleted = await fetch(`${cluster.url}/api/v1/namespaces/default/pods/${pod}`, { method: 'DELETE' });
+  t.equal(deleted.status, 200);
   await waitFor('the endpoint to stop being ready', async () => !(await podReady()), 10_000, 20);
   const lag = Date.now() - deletedAt;
-  t.ok(lag >= 450, `the slice changed ${lag} ms after the pod`);
+  t.ok(lag >= 600, `the slice changed ${lag} ms after the pod`);
 });

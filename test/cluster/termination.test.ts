@@ -14,7 +14,7 @@ const flags = (e: Endpoint | undefined): string => (e ? `${e.conditions.ready ? 
 t.test('delete pod: ready drops at once, serving follows readiness, the endpoint goes before the pod', async (t) => {
   const cluster = await testCluster(t);
   const preStop = { lifecycle: { preStop: { sleep: { seconds: 1 } } } };
-  await kubectlOk(cluster, ['apply', '-f', '-'], { input: `${DEMO_DEPLOYMENT('api', { replicas: 2, grace: 3, env: { DRAIN_MS: '700' }, container: preStop })}\n${DEMO_SERVICE('api')}` });
+  await kubectlOk(cluster, ['apply', '-f', '-'], { input: `${DEMO_DEPLOYMENT('api', { replicas: 2, grace: 3, env: { DRAIN_MS: '1000' }, container: preStop })}\n${DEMO_SERVICE('api')}` });
   await kubectlOk(cluster, ['rollout', 'status', 'deployment/api', '--timeout=20s']);
   const victim = (await kubectlOk(cluster, ['get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
   await waitFor('both endpoints ready', async () => {
@@ -38,8 +38,9 @@ t.test('delete pod: ready drops at once, serving follows readiness, the endpoint
   const started = Date.now();
   t.match(await kubectlOk(cluster, ['delete', 'pod', victim]), new RegExp(`pod "${victim}" deleted`));
   const took = Date.now() - started;
-  // kubectl delete waits for the pod to be gone: preStop (1 s) + drain (0.7 s), well inside the 3 s grace.
-  t.ok(took >= 1500 && took < 3500, `deletion took ${took} ms`);
+  // kubectl delete waits for the pod to be gone: preStop (1 s) + drain (1 s), inside the 3 s grace
+  // (the Succeeded phase below shows the app exited before any SIGKILL).
+  t.ok(took >= 1900 && took < 8000, `deletion took ${took} ms`);
   const sequence = timeline.map((x) => x.what);
   t.same(sequence.filter((w) => w.startsWith('slice')).slice(0, 2), ['slice RS-', 'slice -ST'], 'ready turns false, serving stays, terminating turns true');
   t.same(sequence.filter((w) => w.startsWith('slice')).slice(2), ['slice --T', 'slice gone'], 'the draining app fails readiness, so serving turns false, then the endpoint goes');
@@ -65,7 +66,7 @@ t.test('a pod that ignores SIGTERM past its grace period is killed and Failed', 
   const started = Date.now();
   await kubectlOk(cluster, ['delete', 'pod', victim, '--wait=true']);
   const took = Date.now() - started;
-  t.ok(took >= 900 && took < 2500, `killed at the 1 s deadline (took ${took} ms)`);
+  t.ok(took >= 900 && took < 6000, `killed at the 1 s deadline, not after the 30 s drain (took ${took} ms)`);
   t.equal(last?.metadata.deletionGracePeriodSeconds, 1);
   t.equal(last?.status.phase, 'Failed');
   t.match(last?.status.containerStatuses?.[0]?.state, { terminated: { exitCode: 137, reason: 'Error' } });
