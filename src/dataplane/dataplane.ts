@@ -17,7 +17,7 @@ import { UpstreamEndpoint, type EndpointState, type UpstreamOptions } from './up
 import { Exchange, type ExchangeOwner, type RetryPolicy, type Target } from './forward.ts';
 import { buildUpstreamHeaders, type RequestFacts } from './headers.ts';
 import { checkRequestLine, originFormTarget } from './validate.ts';
-import { rejectCode, writeProxyError } from './rescue.ts';
+import { isRefused, markRefused, rejectCode, writeProxyError } from './rescue.ts';
 import { RejectStats, VersionStats, type RejectReason } from './stats.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { UpgradeProxy, type UpgradeOwner } from './upgrade.ts';
@@ -286,6 +286,8 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
 
   /** Entry point for every proxied request. Never awaits anything. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    // Behind a refusal the connection only closes: a request Node parsed after it (pipelined) never runs.
+    if (isRefused(req.socket)) return;
     const exchange = new Exchange(this, req, res, performance.now());
     this.inFlight++;
     this.retryBudget.recordRequest(exchange.startMs);
@@ -306,6 +308,7 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
 
   /** Entry point for WebSocket upgrades (the server routes only `Upgrade: websocket` here). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (isRefused(socket)) return void socket.end();
     this.#upgrade.handle(req, socket, head, this);
   }
 
@@ -402,6 +405,7 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
   #reject(exchange: Exchange, reason: RejectReason): void {
     this.rejects.record(reason);
     const overloaded = reason === 'overloaded';
+    if (!overloaded) markRefused(exchange.req.socket);
     // A refused request may leave unread or ambiguous body bytes behind: close the connection.
     writeProxyError(exchange.res, rejectCode(reason), { close: !overloaded, retryAfter: overloaded ? 1 : undefined, detail: overloaded ? undefined : reason.replaceAll('_', ' ') });
     exchange.status = exchange.res.statusCode;

@@ -104,6 +104,7 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
     }
   }
   if (hostCount > 1) return 'duplicate_host';
+  if (hostCount === 0 && req.httpVersionMinor === 1) return 'invalid_host'; // RFC 9112 §3.2: HTTP/1.1 needs one Host
   if (hostCount === 1 && !isValidHost(facts.host as string)) return 'invalid_host';
   facts.chunked = false;
   if (te !== undefined) {
@@ -111,7 +112,15 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
     if (bad !== null) return bad;
     facts.chunked = true;
   }
-  if (connection !== undefined) stripConnectionOptions(out, connection);
+  if (connection !== undefined) {
+    // Forwarding headers are held apart from `out`; one named in Connection is hop-by-hop all the same.
+    const named = stripConnectionOptions(out, connection);
+    if (named?.has('x-forwarded-for')) xff = undefined;
+    if (named?.has('x-forwarded-proto')) xfProto = undefined;
+    if (named?.has('x-forwarded-host')) xfHost = undefined;
+    if (named?.has('via')) via = undefined;
+    if (named?.has('x-request-id')) requestId = undefined;
+  }
 
   const peer = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', xff === undefined ? peer : `${xff}, ${peer}`);
@@ -123,14 +132,14 @@ export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean,
   return out;
 }
 
-/** Removes from a flat header list every header the Connection header names (rare: custom options). */
-export function stripConnectionOptions(out: string[], connection: string): void {
+/** Removes from a flat header list every header the Connection header names (rare: custom options); returns those names. */
+export function stripConnectionOptions(out: string[], connection: string): Set<string> | undefined {
   let names: Set<string> | undefined;
   for (const token of connection.split(',')) {
     const t = token.trim().toLowerCase();
     if (t.length > 0 && !CONNECTION_OPTIONS_KEPT.has(t)) (names ??= new Set()).add(t);
   }
-  if (names === undefined) return;
+  if (names === undefined) return undefined;
   let w = 0;
   for (let r = 0; r < out.length; r += 2) {
     if (names.has((out[r] as string).toLowerCase())) continue;
@@ -138,6 +147,7 @@ export function stripConnectionOptions(out: string[], connection: string): void 
     out[w++] = out[r + 1] as string;
   }
   out.length = w;
+  return names;
 }
 
 /**

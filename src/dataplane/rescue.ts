@@ -8,6 +8,17 @@ import { OUTCOME_INDEX, type RejectReason } from './stats.ts';
 
 export const ERROR_HEADER = 'x-glidepath-error';
 
+const kRefused = Symbol('glidepath.refused');
+
+/** Marks a client connection as closing after a refusal: nothing that follows on it is run or counted. */
+export function markRefused(socket: object): void {
+  (socket as { [kRefused]?: true })[kRefused] = true;
+}
+
+export function isRefused(socket: object): boolean {
+  return (socket as { [kRefused]?: true })[kRefused] === true;
+}
+
 /** How an upstream failure is reported and charged. */
 export interface UpstreamFailure {
   readonly code: ErrorCode;
@@ -56,6 +67,8 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
       return CLIENT;
   }
   if (typeof code === 'string' && code.startsWith('HPE_')) return BAD_RESPONSE;
+  // undici's HTTPParserError carries no code for most llhttp errors (bare LF, obs-fold, a bad status line).
+  if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return BAD_RESPONSE;
   return RESET;
 }
 

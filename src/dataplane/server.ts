@@ -1,10 +1,11 @@
 // The accept stage: the client-facing node:http server with strict parser settings, and the
 // answers for what never becomes a request (parse errors, timeouts, CONNECT).
 
-import http from 'node:http';
+import http, { type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DataPlane } from './dataplane.ts';
-import { rejectCode, writeRawProxyError } from './rescue.ts';
+import { isRefused, markRefused, rejectCode, writeRawProxyError } from './rescue.ts';
 import type { RejectReason } from './stats.ts';
 
 export interface ServerOptions {
@@ -21,7 +22,8 @@ export function createProxyServer(dataPlane: DataPlane, options: ServerOptions):
     {
       // Never the lenient parser: it re-enables CL+TE, obs-fold, bare LF (research §3.1).
       insecureHTTPParser: false,
-      requireHostHeader: true,
+      // Checked in the header pass, so that the 400 carries x-glidepath-error and is counted.
+      requireHostHeader: false,
       maxHeaderSize: options.maxHeaderBytes,
       headersTimeout: options.headersTimeout,
       requestTimeout: options.requestTimeout,
@@ -36,8 +38,9 @@ export function createProxyServer(dataPlane: DataPlane, options: ServerOptions):
     } as http.ServerOptions,
     (req, res) => dataPlane.handle(req, res),
   );
-  // Node silently truncates past maxHeadersCount; one more than our limit lets us see the excess and answer 431.
-  server.maxHeadersCount = options.maxHeaderCount + 1;
+  // No count limit in Node (Node 20 truncated silently, Node 24 fails with a generic overflow): the data
+  // plane counts rawHeaders itself, bounded by maxHeaderSize, and answers 431 too_many_headers.
+  server.maxHeadersCount = 0;
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(dataPlane, err, socket));
   // A reverse proxy does not tunnel CONNECT; say so rather than drop the socket silently.
@@ -53,14 +56,25 @@ function onClientError(dataPlane: DataPlane, err: NodeJS.ErrnoException, socket:
     socket.destroy();
     return;
   }
+  // Already refused and closing: what the parser trips over next belongs to that request.
+  if (isRefused(socket)) return;
   const reason = clientErrorReason(err.code);
   dataPlane.rejects.record(reason);
-  // A response already under way on this connection cannot be followed by ours.
-  if ((socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
-    socket.destroy();
+  markRefused(socket);
+  const answer = (): void => writeRawProxyError(socket, rejectCode(reason), reason.replaceAll('_', ' '));
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current == null) return answer();
+  if (!current.req.complete) {
+    // The error is in the body of the request being answered (or its body timed out). If no byte of
+    // its answer went out, the refusal is its answer; the exchange is abandoned as the socket closes.
+    if (current.headersSent) return void socket.destroy();
+    answer();
+    (socket as Socket).destroySoon();
     return;
   }
-  writeRawProxyError(socket, rejectCode(reason), reason.replaceAll('_', ' '));
+  // The error is in a request pipelined behind the one being answered: that answer goes out first.
+  current.once('finish', () => (socket.writable ? answer() : socket.destroy()));
+  current.once('close', () => { if (!current.writableFinished) socket.destroy(); });
 }
 
 function clientErrorReason(code: string | undefined): RejectReason {
