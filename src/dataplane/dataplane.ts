@@ -238,7 +238,9 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     // finish, idle sockets close at once, the rest is cut at the drain deadline.
     const inUse = new Set<UpstreamEndpoint>();
     for (const v of this.#snapshot.routable) for (const ep of v.endpoints) inUse.add(ep);
-    for (const ep of this.#endpoints.values()) if (ep.active && !inUse.has(ep)) ep.retire();
+    // Tunnels count too: a pod that only ever carried WebSockets has no pool, and was never
+    // retired, so its tunnels outlived the drain (reliability test 9).
+    for (const ep of this.#endpoints.values()) if ((ep.active || ep.tunnels.size > 0) && !inUse.has(ep)) ep.retire();
     if (previous.fallback !== this.#snapshot.fallback) {
       this.#logger.warn({ fallback: this.#snapshot.fallback }, this.#snapshot.fallback ? 'no ready endpoint anywhere: serving-but-terminating endpoints take traffic' : 'ready endpoints are back');
     }

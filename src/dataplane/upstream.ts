@@ -168,6 +168,8 @@ export class UpstreamEndpoint {
 
   closeTunnels(): void {
     for (const t of this.tunnels) {
+      // Already told (every rebuild retires an unused pod that still has tunnels): no second frame.
+      if (t.client.writableEnded) continue;
       t.client.end(WS_GOING_AWAY);
       t.upstream.end();
       setTimeout(() => {
