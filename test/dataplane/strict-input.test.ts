@@ -15,16 +15,6 @@ import { rawRequest, type RawResponse } from '../helpers/raw.ts';
 import type { LedgerEntry } from '../../src/demo/app.ts';
 import { REJECT_REASONS } from '../../src/dataplane/stats.ts';
 
-// Known glidepath bugs (see the test report); the tests they break are marked todo so the suite
-// stays green until the fix lands. GLIDEPATH_RUN_TODO=1 runs them as ordinary tests.
-const BUG_PIPELINED = 'bug: a request pipelined behind one glidepath refused is still forwarded to the pod (dataplane.ts #reject)';
-const BUG_BODY_PHASE = 'bug: once a request reached the data plane, a later parse error on its connection destroys it with no response at all (server.ts onClientError)';
-const BUG_MISSING_HOST = "bug: HTTP/1.1 without Host is answered by Node's requireHostHeader: no x-glidepath-error, not counted";
-const BUG_FIELD_COUNT = 'bug: more than maxHeaderCount + 1 fields is counted as header_too_large (Node 24 enforces maxHeadersCount itself)';
-const BUG_DOUBLE_COUNT = 'bug: a request glidepath refused is counted again as parse_error when Node then fails on its body (server.ts onClientError)';
-function known(bug: string): { todo?: string } {
-  return process.env.GLIDEPATH_RUN_TODO ? {} : { todo: bug };
-}
 
 interface Refusal { status: number; code: string; reason: string }
 interface Forward { forward: true; status: number; bytes?: number }
@@ -70,10 +60,6 @@ function caseNamed(name: string): Case {
   if (c === undefined) throw new Error(`no corpus case ${name}`);
   return c;
 }
-/** Cases whose current failure is a known bug, by name. */
-const knownBug = (c: Case): string | undefined => (c.name === 'host-missing-http11' ? BUG_MISSING_HOST : undefined);
-/** Cases counted wrongly today (the answer itself is right). */
-const miscounted = (c: Case): string | undefined => (c.name === 'fields-1500' ? BUG_FIELD_COUNT : c.name === 'te-xchunked' ? BUG_DOUBLE_COUNT : undefined);
 
 /**
  * True if the pod's ledger shows the request arriving: the token ends the path (or precedes its
@@ -161,11 +147,10 @@ t.test('the corpus refuses or normalises each input exactly as expected', async 
         t.notOk(arrived(ledger, c.path, 'done'), 'the pod never completed the request');
         t.notOk(r.headers['x-pod-name'], 'no pod response reached the client');
       });
-      t.test(`answers ${c.name} with ${e.status} ${e.code}${label}`, known(BUG_BODY_PHASE), async (t) => assertRefused(t, r, e));
+      t.test(`answers ${c.name} with ${e.status} ${e.code}${label}`, async (t) => assertRefused(t, r, e));
       return;
     }
-    const bug = knownBug(c);
-    t.test(`refuses ${c.name} with ${e.status} ${e.code}, closes, and forwards nothing${label}`, bug ? known(bug) : {}, async (t) => {
+    t.test(`refuses ${c.name} with ${e.status} ${e.code}, closes, and forwards nothing${label}`, async (t) => {
       assertRefused(t, r, e);
       t.notOk(arrived(ledger, c.path), 'nothing reached the pod');
     });
@@ -184,7 +169,7 @@ t.test('refuses 150 and 1500 header fields with 431 and never forwards a truncat
   }
 });
 
-t.test('counts 150 and 1500 header fields as too_many_headers', known(BUG_FIELD_COUNT), async (t) => {
+t.test('counts 150 and 1500 header fields as too_many_headers', async (t) => {
   const own = await startProxy(doc);
   t.teardown(() => own.stop());
   for (const n of [150, 1500]) {
@@ -196,7 +181,7 @@ t.test('counts 150 and 1500 header fields as too_many_headers', known(BUG_FIELD_
   t.equal(counts.header_too_large, 0, 'neither as header_too_large');
 });
 
-t.test('counts a refused request once, even when Node then fails on its body', known(BUG_DOUBLE_COUNT), async (t) => {
+t.test('counts a refused request once, even when Node then fails on its body', async (t) => {
   const own = await startProxy(doc);
   t.teardown(() => own.stop());
   const r = await send(own.port, caseNamed('te-xchunked'));
@@ -237,7 +222,7 @@ t.test('pipelining behind a refused request', async (t) => {
     t.notOk(arrived(pod.ledger(), '/si/pipe-after-bad-1'), 'the request after it never reached the pod');
   });
 
-  t.test('after a valid request and a parse error, the valid one is answered before the 400', known(BUG_BODY_PHASE), async (t) => {
+  t.test('after a valid request and a parse error, the valid one is answered before the 400', async (t) => {
     await warm();
     const r = await rawRequest(proxy.port, validThenBad.replaceAll('/si/pipe-', '/si/pipe2-'));
     await settle();
@@ -249,7 +234,7 @@ t.test('pipelining behind a refused request', async (t) => {
   });
 
   for (const name of ['dup-host', 'te-identity-chunked', 'absolute-form-other']) {
-    t.test(`a request pipelined behind ${name} is never executed upstream`, known(BUG_PIPELINED), async (t) => {
+    t.test(`a request pipelined behind ${name} is never executed upstream`, async (t) => {
       const c = caseNamed(name);
       const token = `/si/behind-${name}`;
       await warm();
@@ -260,7 +245,7 @@ t.test('pipelining behind a refused request', async (t) => {
     });
   }
 
-  t.test('after a valid request and a refused one, the third is never executed upstream', known(BUG_PIPELINED), async (t) => {
+  t.test('after a valid request and a refused one, the third is never executed upstream', async (t) => {
     await warm();
     const r = await rawRequest(proxy.port, `${follow('/si/pipe-valid-2')}${caseNamed('dup-host').bytes}${follow('/si/pipe-after-bad-2')}`);
     await settle();
@@ -316,7 +301,7 @@ async function rejectedCounts(adminUrl: string): Promise<Record<string, number>>
 t.test('/metrics counts every refusal under its reason', async (t) => {
   const own = await startProxy(doc);
   t.teardown(() => own.stop());
-  const refused = cases.filter((c) => isRefusal(c.expect) && knownBug(c) === undefined && miscounted(c) === undefined);
+  const refused = cases.filter((c) => isRefusal(c.expect));
   const expected: Record<string, number> = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0]));
   for (const c of refused) (expected[(c.expect as Refusal).reason] as number)++;
   await Promise.all(refused.map((c) => send(own.port, c)));
