@@ -12,7 +12,10 @@ import type { RejectReason } from './stats.ts';
 const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?$/;
 
 export function isValidHost(value: string): boolean {
-  return value.length <= 255 && HOST_RE.test(value);
+  if (value.length > 255 || !HOST_RE.test(value)) return false;
+  const colon = value.lastIndexOf(':');
+  // A port, if any, must be a port (the pattern allows up to five digits).
+  return colon < 0 || value.endsWith(']') || Number(value.slice(colon + 1)) <= 65535;
 }
 
 /** Request-line checks: the version, and the size of the target. */
