@@ -247,10 +247,12 @@ export class ApiServer {
   #watch(res: ServerResponse, q: URLSearchParams, r: Route, table: boolean, include: IncludeObject): void {
     const labels = parseLabelSelector(q.get('labelSelector') ?? undefined);
     const fields = parseFieldSelector(q.get('fieldSelector') ?? undefined, ['metadata.name', 'metadata.namespace', ...r.rt.fieldSelectors], r.rt.kind);
+    const rv = q.get('resourceVersion');
+    if (rv && !/^\d+$/.test(rv)) throw badRequest(`invalid resource version: ${rv}`);
     const timeout = q.get('timeoutSeconds');
     this.watches.serve(res, {
       rt: r.rt, namespace: r.namespace, labels, fields,
-      resourceVersion: q.get('resourceVersion') ?? undefined,
+      resourceVersion: rv ?? undefined,
       allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
       timeoutSeconds: timeout ? Number(timeout) : undefined,
       render: (o, type) => (table && type !== 'BOOKMARK' ? toTable(r.rt, [o], o.metadata.resourceVersion, include) : o),
