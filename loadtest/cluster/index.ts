@@ -140,7 +140,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const url = await api.listen();
   const apiPort = Number(new URL(url).port);
   // Every real cluster has the `kubernetes` Service in `default`, its slice pointing at the apiserver.
-  const kubernetesSvc = registry.create(T.services, 'default', {
+  registry.create(T.services, 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: { ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: apiPort }] },
   });
@@ -148,7 +148,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     metadata: { name: 'kubernetes', labels: { [SERVICE_NAME_LABEL]: 'kubernetes', [MANAGED_BY_LABEL]: 'endpoint-reconciler' }, ownerReferences: [] },
     addressType: 'IPv4', endpoints: [{ addresses: [host], conditions: { ready: true } }], ports: [{ name: 'https', port: apiPort, protocol: 'TCP' }],
   });
-  void kubernetesSvc;
 
   let tempDir: string | undefined;
   let kubeconfigPath = options.kubeconfigPath;

@@ -76,6 +76,24 @@ t.test('Recreate never runs old and new pods together', async (t) => {
   t.notOk(overlap, 'old pods were gone before new ones were created');
 });
 
+t.test('scaling in the middle of a rollout scales both ReplicaSets proportionally', async (t) => {
+  const cluster = await testCluster(t);
+  const strategy = { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } } };
+  await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('prop', { replicas: 4, grace: 1, extraSpec: strategy }) });
+  await kubectlOk(cluster, ['rollout', 'status', 'deployment/prop', '--timeout=20s']);
+  // The new version never becomes ready, so the rollout stalls at old 4 + new 1 (surge 1, unavailable 0).
+  await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('prop', { replicas: 4, grace: 1, image: 'demo:v2', env: { READY_DELAY_MS: '600000' }, extraSpec: strategy }) });
+  const sizes = async (): Promise<string> => {
+    const items = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as { spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }[];
+    return items.map((r) => `${r.spec.template.spec.containers[0]?.image}=${r.spec.replicas}`).sort().join(' ');
+  };
+  await waitFor('the stalled rollout', async () => (await sizes()) === 'demo:v1=4 demo:v2=1');
+  await kubectlOk(cluster, ['scale', 'deployment/prop', '--replicas=8']);
+  // 8 + surge 2 = 10 shared by the old max-replicas (5): old 4 * 10/5 = 8, new 1 * 10/5 = 2.
+  await waitFor('proportional sizes', async () => (await sizes()) === 'demo:v1=8 demo:v2=2');
+  t.pass('old 8, new 2');
+});
+
 t.test('revisionHistoryLimit removes the oldest empty ReplicaSets', async (t) => {
   const cluster = await testCluster(t);
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('hist', { replicas: 1, grace: 1, extraSpec: { revisionHistoryLimit: 1 } }) });
