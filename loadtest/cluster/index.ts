@@ -163,6 +163,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     stopping ??= (async () => {
       unsubscribe();
       for (const ctl of controllers) ctl.queue.stop();
+      events.stop();
       await kubelet.stop();
       await api.close();
       if (tempDir) await rm(tempDir, { recursive: true, force: true });

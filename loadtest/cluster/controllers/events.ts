@@ -1,5 +1,6 @@
 // Records core/v1 Events for the simulated controllers and kubelet, aggregating repeats into a
-// count the way client-go's event correlator does, so `kubectl describe`/`get events` read true.
+// count the way client-go's event correlator does, so `kubectl describe`/`get events` read true;
+// and expires every Event after a TTL, as the apiserver's --event-ttl (1 h) does.
 
 import { clone, timestamp } from '../api/objects.ts';
 import type { KObject } from '../api/objects.ts';
@@ -13,9 +14,24 @@ export class EventRecorder {
   /** involved uid + reason + message → event name, for aggregation. */
   readonly #seen = new Map<string, string>();
   #counter = 0;
+  readonly #sweeper: NodeJS.Timeout;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, ttlMs = 3_600_000) {
     this.#registry = registry;
+    this.#sweeper = setInterval(() => this.#expire(ttlMs), Math.min(ttlMs, 60_000));
+    this.#sweeper.unref();
+  }
+
+  #expire(ttlMs: number): void {
+    const cutoff = Date.now() - ttlMs;
+    for (const e of this.#registry.store.peekAll(T.events)) {
+      const last = Date.parse(String(e.lastTimestamp ?? e.metadata.creationTimestamp ?? ''));
+      if (last < cutoff) this.#registry.store.remove(T.events, e.metadata.namespace, e.metadata.name ?? '');
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#sweeper);
   }
 
   record(component: string, host: string | undefined, obj: KObject, type: EventType, reason: string, message: string, fieldPath?: string): void {
