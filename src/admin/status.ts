@@ -48,5 +48,6 @@ export function buildStatus(inputs: StatusInputs) {
     rejected: { ...dp.rejects.counts },
     retryBudgetExhausted: dp.retryBudget.exhausted,
     fallback: dp.snapshot.fallback,
+    panic: dp.snapshot.panic,
   };
 }

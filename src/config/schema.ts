@@ -92,7 +92,7 @@ export const ConfigSchema = Type.Object(
         consecutiveFailures: Type.Integer({ minimum: 0, default: 5, description: 'Eject a pod after this many consecutive connect failures, resets, timeouts or 5xx responses; 0 turns ejection off.' }),
         baseEjectionTime: duration('10s', 'First ejection lasts this long; each repeat adds as much again.'),
         maxEjectionTime: duration('5m', 'Longest ejection.'),
-        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'Most of a version ejected at once (at least one pod), unless nothing healthy is left in it.' }),
+        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'Most of a version ejected at once (at least one pod), unless nothing healthy is left in it; if every ready pod ends up ejected they take traffic anyway (panic mode).' }),
       },
       'Passive outlier ejection.',
     ),

@@ -244,6 +244,9 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     if (previous.fallback !== this.#snapshot.fallback) {
       this.#logger.warn({ fallback: this.#snapshot.fallback }, this.#snapshot.fallback ? 'no ready endpoint anywhere: serving-but-terminating endpoints take traffic' : 'ready endpoints are back');
     }
+    if (previous.panic !== this.#snapshot.panic) {
+      this.#logger.warn({ panic: this.#snapshot.panic }, this.#snapshot.panic ? 'every ready endpoint is ejected: routing to them anyway (panic mode)' : 'panic mode over');
+    }
   }
 
   /**

@@ -29,6 +29,8 @@ export interface RoutingSnapshot {
   readonly totalWeight: number;
   /** True when no endpoint was ready anywhere and serving-but-terminating ones stand in. */
   readonly fallback: boolean;
+  /** True when every ready endpoint is ejected and they take traffic anyway (Envoy's panic mode). */
+  readonly panic: boolean;
   /** Increments with every swap; lets observers notice change cheaply. */
   readonly generation: number;
 }
@@ -39,6 +41,7 @@ export const EMPTY_SNAPSHOT: RoutingSnapshot = Object.freeze({
   cumulative: new Int32Array(0),
   totalWeight: 0,
   fallback: false,
+  panic: false,
   generation: 0,
 });
 
@@ -63,6 +66,10 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
   // rather than every request failing.
   const fallback = byVersion.size === 0;
   if (fallback) byVersion = groupByVersion(all, (ep) => ep.fallback);
+  // Outlier ejection must never be what takes a service down: if it ejected every ready pod,
+  // they answer anyway (failing pods still beat a certain 503 for everyone).
+  const panic = byVersion.size === 0;
+  if (panic) byVersion = groupByVersion(all, (ep) => ep.ready && !ep.terminating && !ep.removed);
   for (const list of byVersion.values()) list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const known = [...input.versions].sort((a, b) => b.revision - a.revision);
@@ -88,7 +95,7 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
     total += v.effectiveWeight;
     cumulative[i] = total;
   });
-  return Object.freeze({ versions, routable, cumulative, totalWeight: total, fallback, generation: input.generation });
+  return Object.freeze({ versions, routable, cumulative, totalWeight: total, fallback: fallback && !panic, panic, generation: input.generation });
 }
 
 function groupByVersion(endpoints: readonly UpstreamEndpoint[], keep: (ep: UpstreamEndpoint) => boolean): Map<string, UpstreamEndpoint[]> {

@@ -165,3 +165,19 @@ t.test('fallback: with nothing ready anywhere, serving-but-terminating pods take
   t.equal(dp.noTargetCode, 'GP_NO_ENDPOINT', 'answered GP_NO_ENDPOINT');
   await dp.destroy();
 });
+
+t.test('panic: when ejection took every ready pod, they take requests anyway rather than a 503 for all', async (t) => {
+  const dp = dataPlane({ consecutiveFailures: 2, maxEjectionPercent: 50, baseEjectionTime: 60_000 });
+  dp.applyDiscovery({ versions: [{ name: 'v1', revision: 1 }], endpoints: [endpoint(1), endpoint(2)] });
+  const [a, b] = dp.snapshot.routable[0]?.endpoints ?? [];
+  if (!a || !b) throw new Error('expected 2 endpoints');
+  for (let i = 0; i < 2; i++) dp.endpointResult(a, true);
+  dp.endpointResult(b, true);
+  dp.endpointResult(b, true);
+  t.same([a.state, b.state], ['ejected', 'ejected'], 'both ejected: nothing healthy was left');
+  t.equal(dp.snapshot.panic, true, 'the snapshot is in panic mode');
+  const picks = new Set<number>();
+  for (let i = 0; i < 50; i++) picks.add(dp.pickTarget()?.endpoint.port ?? 0);
+  t.same([...picks].sort(), [1, 2], 'both still take requests');
+  await dp.destroy();
+});
