@@ -3,6 +3,7 @@
 // on another pod when that is safe (nothing reached the client, the pod cannot have acted on it).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../core/errors.ts';
 import { buildResponseHeaders, type RequestFacts } from './headers.ts';
@@ -45,6 +46,12 @@ export interface ExchangeOwner {
 
 const kExchange = Symbol('glidepath.exchange');
 type Tracked<T> = T & { [kExchange]?: Exchange };
+/**
+ * On a client socket: the exchange(s) it carries now. One 'close' listener per connection
+ * (not one per request) tells them the client went away; pipelined requests make it a list.
+ */
+const kActive = Symbol('glidepath.active');
+type TrackedSocket = Socket & { [kActive]?: Exchange | Exchange[] | null };
 
 /** Abort reasons of our own; never charged to a pod. */
 class ExchangeAbort extends Error {}
@@ -102,6 +109,10 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   /** Header wait of the current attempt when it may be replayed on timeout (0: none). */
   perTryMs = 0;
   perTryTimer: NodeJS.Timeout | null = null;
+  /** Response body bytes still to come when the pod sent a content-length (-1: not known). */
+  bodyLeft = -1;
+  /** The client response was ended (the last chunk went out with end()). */
+  ended = false;
   /** Status sent to the client (0 while none). */
   status = 0;
   /** Client-visible failure (5xx or an aborted response). */
@@ -116,8 +127,16 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     this.req = req;
     this.res = res;
     this.startMs = startMs;
-    (res as Tracked<ServerResponse>)[kExchange] = this;
-    res.on('close', onResponseClose);
+    const socket = req.socket as TrackedSocket;
+    const active = socket[kActive];
+    if (active === undefined) {
+      socket[kActive] = this;
+      socket.once('close', onSocketClose);
+    } else if (active === null) {
+      socket[kActive] = this;
+    } else {
+      socket[kActive] = Array.isArray(active) ? [...active, this] : [active, this];
+    }
   }
 
   get idempotent(): boolean {
@@ -239,10 +258,12 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     this.upstreamResponded = true;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return; // 1xx: Node already answered Expect itself; hints are dropped.
     this.#clearPerTry();
     this.status = statusCode;
+    const length = headers['content-length'];
+    this.bodyLeft = typeof length === 'string' ? Number(length) : -1;
     if (statusCode >= 500 && this.owner.retryPolicy.statuses.has(statusCode) && this.#mayReplay(false)) {
       // Decide now, while the pod's answer could still be passed on: swallow it only with a
       // replay target and a budget slot in hand.
@@ -267,6 +288,14 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
       if (this.discardedBytes > MAX_DISCARD_BYTES) controller.abort(DISCARD_TOO_LARGE);
       return;
     }
+    if (chunk.length === this.bodyLeft) {
+      // The chunk that completes a content-length body goes out with end(): one call, not two.
+      this.bodyLeft = 0;
+      this.ended = true;
+      this.res.end(chunk);
+      return;
+    }
+    if (this.bodyLeft > 0) this.bodyLeft -= chunk.length;
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', (this.#resume ??= () => this.controller?.resume()));
@@ -279,7 +308,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     const endpoint = this.endpoint as UpstreamEndpoint;
     endpoint.outstanding--;
     if (this.discarding) return this.#replayAfterDiscard(endpoint);
-    this.res.end();
+    if (!this.ended) this.res.end();
     this.version?.stats.recordAttempt(this.status >= 500 ? OUTCOME_INDEX.http_5xx : OUTCOME_INDEX.success);
     this.owner.endpointResult(endpoint, this.status >= 500);
     this.finish();
@@ -383,6 +412,10 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   finish(): void {
     if (this.done) return;
     this.done = true;
+    const socket = this.req.socket as TrackedSocket;
+    const active = socket[kActive];
+    if (active === this) socket[kActive] = null;
+    else if (Array.isArray(active)) socket[kActive] = active.length === 2 ? (active[0] === this ? active[1] : active[0]) ?? null : active.filter((e) => e !== this);
     if (this.replayBytes > 0) this.owner.releaseReplayBytes(this.replayBytes);
     this.owner.exchangeDone(this);
   }
@@ -393,8 +426,11 @@ function onPerTryTimeout(exchange: Exchange): void {
   if (!exchange.done && exchange.controller !== null) exchange.controller.abort(new PerTryTimeout('no response header within retry.perTryTimeout'));
 }
 
-function onResponseClose(this: Tracked<ServerResponse>): void {
-  this[kExchange]?.onClientClose();
+function onSocketClose(this: TrackedSocket): void {
+  const active = this[kActive];
+  this[kActive] = null;
+  if (Array.isArray(active)) for (const exchange of active) exchange.onClientClose();
+  else active?.onClientClose();
 }
 
 function onBodyData(this: Tracked<IncomingMessage>, chunk: Buffer): void {
