@@ -137,6 +137,11 @@ function kill(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** True once cleanup began: failures of children we are killing are expected then. */
+export function stoppingAll(): boolean {
+  return stopping !== undefined;
+}
+
 /** SIGTERM first (glidepath writes its --cpu-prof on a clean exit; nginx stops its worker), SIGKILL after graceMs. */
 export function stopAll(graceMs = 10_000): Promise<void> {
   stopping ??= (async () => {

@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { firstLine, installCleanup, makeTempDir, start, stopAll, type Child } from './children.ts';
+import { firstLine, installCleanup, makeTempDir, start, stopAll, stoppingAll, type Child } from './children.ts';
 import { exportRevision, glidepathStatus, startGlidepath } from './glidepath.ts';
 import { LoadGenerator, type LatencyRun, type ThroughputRun } from './loadgen.ts';
 import { NGINX, nginxInstalled, startNginx } from './nginx.ts';
@@ -289,6 +289,8 @@ function meta(tool: string) {
 main().then(
   (code) => process.exit(code),
   async (err: unknown) => {
+    // After Ctrl-C the load generator we just killed "fails"; the signal handler exits for us.
+    if (stoppingAll()) return;
     if (err instanceof UsageError) say(`bench: ${err.message} (see --help)`);
     else say(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     await stopAll(2_000);
