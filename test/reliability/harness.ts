@@ -3,6 +3,7 @@
 // side with what the pods recorded. Built on test/helpers; nothing here changes them.
 
 import type { Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import type { LedgerEntry } from '../../src/demo/app.ts';
 import { startPod, type Pod, type PodEnv } from '../helpers/pods.ts';
 import { startProxy, type EndpointsDoc, type InProcessProxy, type TestProxy } from '../helpers/proxy.ts';
@@ -298,4 +299,24 @@ export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Established TCP connections to `port` on loopback, from anyone (glidepath's pool or tunnel sockets). */
+export function connectionsTo(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // rem_address ends with the pod's port; state 01 = ESTABLISHED.
+      if (cols[2]?.endsWith(hex) && cols[3] === '01') n++;
+    }
+  }
+  return n;
 }

@@ -4,30 +4,10 @@
 // file, and a removed pod's upstream connections close.
 
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { runLoad } from '../helpers/ledger.ts';
 import { XorShiftRandom } from '../../src/core/random.ts';
-import { assertReconciled, failed, figures, log, pods, proxy, sleep, waitFor, waitForGeneration, type Pod } from './harness.ts';
+import { assertReconciled, connectionsTo, failed, figures, log, pods, proxy, sleep, waitFor, waitForGeneration, type Pod } from './harness.ts';
 
-/** Established TCP connections to `port` on loopback, from anyone (glidepath's upstream sockets). */
-function connectionsTo(port: number): number {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // rem_address ends with the pod's port; state 01 = ESTABLISHED.
-      if (cols[2]?.endsWith(hex) && cols[3] === '01') n++;
-    }
-  }
-  return n;
-}
 
 t.test('endpoints added and removed every second for 20 s cost no request', async (t) => {
   const list = await pods(t, 4, { LATENCY_MS: '2' });

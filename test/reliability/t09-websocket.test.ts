@@ -4,28 +4,9 @@
 // wrong Sec-WebSocket-Accept, or refuses, is never tunnelled: no 101 ever reaches the client.
 
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { rawRequest } from '../helpers/raw.ts';
-import { log, oneVersion, pods, proxy, status, versionOf, waitFor, within, type Pod, type InProcessProxy } from './harness.ts';
+import { connectionsTo, log, oneVersion, pods, proxy, status, versionOf, waitFor, within, type Pod, type InProcessProxy } from './harness.ts';
 
-/** Established connections from anyone to `port` (glidepath's side of a tunnel or pool socket). */
-function connectionsTo(port: number): number {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[2]?.endsWith(hex) && cols[3] === '01') n++;
-    }
-  }
-  return n;
-}
 
 interface Echo {
   ws: WebSocket;
