@@ -210,7 +210,8 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
     this.version = target.version;
     this.endpoint = target.endpoint;
     this.attempts++;
-    this.attemptAt = performance.now();
+    // The first attempt starts with the request; only replays read the clock again.
+    this.attemptAt = this.attempts === 1 ? this.startMs : performance.now();
     this.attemptStarted = false;
     this.upstreamResponded = false;
     this.discarding = false;
