@@ -215,9 +215,21 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     return this.#shuttingDown;
   }
 
-  /** The header pass, for the upgrade path (same hygiene as plain requests). */
-  upstreamHeaders(req: IncomingMessage, facts: Exchange | RequestFacts): string[] | RejectReason {
-    return buildUpstreamHeaders(req, this.#trusted.has(req.socket.remoteAddress), this.#replayHeader, facts);
+  /**
+   * Every check before routing, shared by plain requests and WebSocket upgrades: the request
+   * line, the header count, the header pass (which fills `facts`) and the target form (into
+   * `facts.path`). Returns the headers for the pod, or why the request is refused.
+   */
+  inspect(req: IncomingMessage, facts: RequestFacts): string[] | RejectReason {
+    const line = checkRequestLine(req, this.#options.server.maxUrlBytes);
+    if (line !== null) return line;
+    if (req.rawHeaders.length > this.#options.server.maxHeaderCount * 2) return 'too_many_headers';
+    const headers = buildUpstreamHeaders(req, this.#trusted.has(req.socket.remoteAddress), this.#replayHeader, facts);
+    if (typeof headers === 'string') return headers;
+    const target = originFormTarget(req.url as string, facts.host);
+    if (target.charCodeAt(0) !== 47 /* / */) return target as RejectReason;
+    facts.path = target;
+    return headers;
   }
 
   /** Closes every WebSocket tunnel with 1001 "going away". */
@@ -301,14 +313,9 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     const max = this.#options.server.maxInFlight;
     if (max > 0 && this.inFlight > max) return this.#reject(exchange, 'overloaded');
 
-    let reason = checkRequestLine(req, this.#options.server.maxUrlBytes);
-    if (reason === null && req.rawHeaders.length > this.#options.server.maxHeaderCount * 2) reason = 'too_many_headers';
-    if (reason !== null) return this.#reject(exchange, reason);
-    const headers = buildUpstreamHeaders(req, this.#trusted.has(req.socket.remoteAddress), this.#replayHeader, exchange);
+    const headers = this.inspect(req, exchange);
     if (typeof headers === 'string') return this.#reject(exchange, headers);
-    const target = originFormTarget(req.url as string, exchange.host);
-    if (target.charCodeAt(0) !== 47 /* / */) return this.#reject(exchange, target as RejectReason);
-    exchange.start(target, headers);
+    exchange.start(headers);
   }
 
   /** Entry point for WebSocket upgrades (the server routes only `Upgrade: websocket` here). */

@@ -149,8 +149,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
   }
 
   /** Begins forwarding: keeps a small body for replays, then sends the first attempt. */
-  start(path: string, headers: string[]): void {
-    this.path = path;
+  start(headers: string[]): void {
     this.headers = headers;
     const hasBody = this.chunked || this.contentLength > 0;
     if (!hasBody) return this.#attempt();
@@ -340,7 +339,7 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
       this.res.destroy();
       return this.finish();
     }
-    if (failure.outcome >= 0 && this.#mayReplay(this.#safeForAnyMethod(err, failure))) {
+    if (failure.outcome >= 0 && this.#mayReplay(this.#safeForAnyMethod(failure, staleSocket))) {
       const target = this.#reserveReplay(staleSocket);
       if (target !== undefined) return this.#replay(target);
     }
@@ -351,11 +350,11 @@ export class Exchange implements RequestFacts, Dispatcher.DispatchHandler {
    * The pod cannot have acted on the request: the connection never opened, or a reused
    * keep-alive socket died before the pod sent a byte (the idle-close race, research §2.3).
    */
-  #safeForAnyMethod(err: Error, failure: UpstreamFailure): boolean {
+  #safeForAnyMethod(failure: UpstreamFailure, staleSocket: boolean): boolean {
     if (failure.outcome === OUTCOME_INDEX.connect_error || !this.attemptStarted) return true;
     // The same signature is left by a pod killed while it held the request; a client that must
     // never see a request twice says so with `<replayHeader>: false`.
-    return failure.outcome === OUTCOME_INDEX.reset && !this.upstreamResponded && !this.replayForbidden && socketPredates(err, this.attemptAt);
+    return staleSocket && !this.replayForbidden;
   }
 
   #mayReplay(anyMethod: boolean): boolean {

@@ -9,6 +9,8 @@ import { isValidHost, checkTransferEncoding } from './validate.ts';
 /** What the header pass learned about a request, for the stages after it. */
 export interface RequestFacts {
   host: string | undefined;
+  /** The target to forward, in origin-form (set once the target passed its checks). */
+  path: string;
   requestId: string;
   /** Body framing announced by the client. */
   chunked: boolean;

@@ -11,7 +11,6 @@ import type { RequestFacts } from './headers.ts';
 import { classifyUpstreamError, rejectCode, writeRawProxyError } from './rescue.ts';
 import { OUTCOME_INDEX, type RejectReason, type RejectStats } from './stats.ts';
 import type { Target } from './forward.ts';
-import { checkRequestLine, originFormTarget } from './validate.ts';
 import type { UpstreamEndpoint } from './upstream.ts';
 import type { VersionRoute } from './snapshot.ts';
 
@@ -23,7 +22,8 @@ export interface UpgradeOwner {
   readonly rejects: RejectStats;
   readonly shuttingDown: boolean;
   pickTarget(): Target | undefined;
-  upstreamHeaders(req: IncomingMessage, facts: RequestFacts): string[] | RejectReason;
+  /** The checks every request gets before routing; fills `facts`, returns headers or a refusal. */
+  inspect(req: IncomingMessage, facts: RequestFacts): string[] | RejectReason;
   endpointResult(endpoint: UpstreamEndpoint, failed: boolean): void;
 }
 
@@ -69,19 +69,15 @@ export class UpgradeProxy {
       writeRawProxyError(socket, rejectCode(reason), detail);
     };
     if (owner.shuttingDown) return reject('shutting_down', 'glidepath is shutting down');
-    const lineProblem = checkRequestLine(req, 65_536);
-    if (lineProblem !== null) return reject(lineProblem, lineProblem.replaceAll('_', ' '));
     // RFC 6455 §4.1: GET on HTTP/1.1, Upgrade: websocket, version 13, a 16-byte base64 nonce.
     const key = single(req, 'sec-websocket-key');
     if (req.method !== 'GET' || req.httpVersion !== '1.1' || single(req, 'upgrade')?.toLowerCase() !== 'websocket' ||
         single(req, 'sec-websocket-version') !== '13' || key === undefined || !KEY_RE.test(key) || Buffer.from(key, 'base64').length !== 16) {
       return reject('bad_websocket', 'a WebSocket upgrade needs GET over HTTP/1.1, Upgrade: websocket, Sec-WebSocket-Version: 13 and a 16-byte base64 Sec-WebSocket-Key');
     }
-    const facts: RequestFacts = { host: undefined, requestId: '', chunked: false, contentLength: -1, replayMarked: false, replayForbidden: false };
-    const headers = owner.upstreamHeaders(req, facts);
+    const facts: RequestFacts = { host: undefined, path: '/', requestId: '', chunked: false, contentLength: -1, replayMarked: false, replayForbidden: false };
+    const headers = owner.inspect(req, facts);
     if (typeof headers === 'string') return reject(headers, headers.replaceAll('_', ' '));
-    const path = originFormTarget(req.url as string, facts.host);
-    if (path.charCodeAt(0) !== 47) return reject(path as RejectReason, path.replaceAll('_', ' '));
     const target = owner.pickTarget();
     if (target === undefined) {
       writeRawProxyError(socket, 'GP_NO_ENDPOINT', 'no usable endpoint for this WebSocket');
@@ -96,7 +92,7 @@ export class UpgradeProxy {
     outgoing.connection = 'Upgrade';
     outgoing.upgrade = 'websocket';
     req.headers = outgoing;
-    req.url = path;
+    req.url = facts.path;
     const ctx: TunnelContext = {
       expectedAccept: createHash('sha1').update(key + WS_GUID).digest('base64'),
       version: target.version,

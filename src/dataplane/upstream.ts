@@ -58,7 +58,8 @@ export class UpstreamEndpoint {
   /** Open WebSocket tunnels (client side, upstream side) through this pod. */
   readonly tunnels = new Set<{ client: Duplex; upstream: Duplex }>();
   #pool: Pool | null = null;
-  readonly #retiring = new Set<Pool>();
+  /** Pools on their way out, with the promise of their graceful close. */
+  readonly #retiring = new Map<Pool, Promise<void>>();
   readonly #options: UpstreamOptions;
   readonly #connector: ReturnType<typeof buildConnector>;
 
@@ -149,16 +150,16 @@ export class UpstreamEndpoint {
     const pool = this.#pool;
     if (pool === null) return;
     this.#pool = null;
-    this.#retiring.add(pool);
     const deadline = setTimeout(() => void pool.destroy().catch(() => undefined), this.#options.drainTimeout);
     deadline.unref();
-    pool.close().then(
-      () => {
+    const closed = pool
+      .close()
+      .catch(() => undefined)
+      .finally(() => {
         clearTimeout(deadline);
         this.#retiring.delete(pool);
-      },
-      () => this.#retiring.delete(pool),
-    );
+      });
+    this.#retiring.set(pool, closed);
   }
 
   /** True while it holds a pool that can take requests. */
@@ -183,13 +184,13 @@ export class UpstreamEndpoint {
   async close(): Promise<void> {
     this.removed = true;
     this.retire();
-    await Promise.all([...this.#retiring].map((p) => p.close().catch(() => undefined)));
+    await Promise.all(this.#retiring.values());
   }
 
   /** Forced: aborts whatever is still running. */
   async destroy(): Promise<void> {
     this.removed = true;
-    const pools = [...this.#retiring];
+    const pools = [...this.#retiring.keys()];
     if (this.#pool) pools.push(this.#pool);
     this.#pool = null;
     for (const t of this.tunnels) {
