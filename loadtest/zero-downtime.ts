@@ -6,11 +6,23 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startPod, type Pod } from '../test/helpers/pods.ts';
 import { startProxy, type EndpointsDoc, type InProcessProxy } from '../test/helpers/proxy.ts';
-import { runLoad, reconcile, type Ledger } from '../test/helpers/ledger.ts';
+import { runLoad, reconcile, type Ledger, type LoadOptions } from '../test/helpers/ledger.ts';
 
+/** A scenario: a fleet of pods behind glidepath, traffic, and a fault repeated on a period. */
 interface Scenario {
   readonly summary: string;
-  run(seconds: number, connections: number): Promise<Report>;
+  readonly pods: number;
+  /** Demo-app environment of every pod (including replacements). */
+  readonly env?: Record<string, string>;
+  /** glidepath settings by dotted path. */
+  readonly flags?: Record<string, unknown>;
+  /** Traffic shape, over the defaults of `measure`. */
+  readonly load?: Partial<LoadOptions>;
+  /** The fault, run every `everyMs` while the load lasts; made per run (it may keep state). */
+  readonly everyMs?: number;
+  readonly fault?: () => (fleet: Fleet, env: Record<string, string>) => Promise<void>;
+  /** Called once the load ended, before the report (put a fault's state back). */
+  readonly settle?: (fleet: Fleet) => void;
 }
 
 interface Report {
@@ -38,6 +50,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 class Fleet {
   readonly pods: Pod[] = [];
   readonly gone: Pod[] = [];
+  /** Pods taken out of the file but still running (flaps). */
+  readonly spare: Pod[] = [];
   readonly terminating = new Set<Pod>();
   proxy!: InProcessProxy;
   events = 0;
@@ -75,25 +89,42 @@ class Fleet {
   }
 
   ledgers() {
-    return [...this.pods, ...this.gone].map((p) => p.ledger());
+    return [...this.pods, ...this.spare, ...this.gone].map((p) => p.ledger());
   }
 
   async stop(): Promise<void> {
     await this.proxy.stop();
-    await Promise.all([...this.pods, ...this.gone].map((p) => p.stop()));
+    await Promise.all([...this.pods, ...this.spare, ...this.gone].map((p) => p.stop()));
   }
 }
 
-async function measure(name: string, fleet: Fleet, seconds: number, connections: number, chaos: (stop: () => boolean) => Promise<void>): Promise<Report> {
-  let done = false;
-  const started = Date.now();
-  const load = runLoad({ url: fleet.proxy.url, durationMs: seconds * 1000, connections, postRatio: 0.2, bodyBytes: 1024, path: '/slow/2', requestTimeoutMs: 30_000 });
-  const chaosRun = chaos(() => done || Date.now() - started > seconds * 1000 - 1000);
-  const ledger = await load;
-  done = true;
-  await chaosRun;
-  await sleep(300);
-  return report(name, seconds, ledger, fleet);
+/** Runs one scenario: the fleet, the load, the fault on its period, then the report. */
+async function runScenario(name: string, scenario: Scenario, seconds: number, connections: number): Promise<Report> {
+  const env = scenario.env ?? {};
+  const fleet = new Fleet();
+  await fleet.start(scenario.pods, env, scenario.flags);
+  try {
+    const started = Date.now();
+    let done = false;
+    // The fault stops a second before the load so its last effect is measured too.
+    const stop = (): boolean => done || Date.now() - started > seconds * 1000 - 1000;
+    const load = runLoad({ url: fleet.proxy.url, durationMs: seconds * 1000, connections, postRatio: 0.2, bodyBytes: 1024, path: '/slow/2', requestTimeoutMs: 30_000, ...scenario.load });
+    const fault = scenario.fault?.();
+    const faults = (async () => {
+      while (fault !== undefined && scenario.everyMs !== undefined && !stop()) {
+        await sleep(scenario.everyMs);
+        if (!stop()) await fault(fleet, env);
+      }
+    })();
+    const ledger = await load;
+    done = true;
+    await faults;
+    scenario.settle?.(fleet);
+    await sleep(300);
+    return await report(name, seconds, ledger, fleet);
+  } finally {
+    await fleet.stop();
+  }
 }
 
 async function report(name: string, seconds: number, ledger: Ledger, fleet: Fleet): Promise<Report> {
@@ -131,114 +162,67 @@ async function report(name: string, seconds: number, ledger: Ledger, fleet: Flee
 const scenarios: Record<string, Scenario> = {
   'rolling-replace': {
     summary: 'planned removal, like a rolling update: every 3 s a new pod joins, an old one is marked terminating, then gets SIGTERM and leaves',
-    async run(seconds, connections) {
-      const fleet = new Fleet();
-      await fleet.start(3);
-      try {
-        return await measure('rolling-replace', fleet, seconds, connections, async (stop) => {
-          while (!stop()) {
-            await sleep(3000);
-            if (stop()) break;
-            await fleet.add();
-            const old = fleet.pods[0] as Pod;
-            fleet.terminating.add(old);
-            fleet.publish();
-            await sleep(500);
-            old.kill('SIGTERM');
-            await old.exited;
-            fleet.remove(old);
-          }
-        });
-      } finally {
-        await fleet.stop();
-      }
+    pods: 3,
+    everyMs: 3000,
+    fault: () => async (fleet, env) => {
+      await fleet.add(env);
+      const old = fleet.pods[0] as Pod;
+      fleet.terminating.add(old);
+      fleet.publish();
+      await sleep(500);
+      old.kill('SIGTERM');
+      await old.exited;
+      fleet.remove(old);
     },
   },
   'kill-under-load': {
     summary: 'a pod gets SIGKILL every 5 s while still listed as ready; a replacement joins 1 s later and the dead one leaves the file 2 s after its death',
-    async run(seconds, connections) {
-      const fleet = new Fleet();
-      await fleet.start(4);
-      try {
-        return await measure('kill-under-load', fleet, seconds, connections, async (stop) => {
-          while (!stop()) {
-            await sleep(5000);
-            if (stop()) break;
-            const victim = fleet.pods[Math.floor(Math.random() * fleet.pods.length)] as Pod;
-            victim.kill('SIGKILL');
-            fleet.events++;
-            await sleep(1000);
-            await fleet.add();
-            await sleep(1000);
-            fleet.remove(victim);
-          }
-        });
-      } finally {
-        await fleet.stop();
-      }
+    pods: 4,
+    everyMs: 5000,
+    fault: () => async (fleet, env) => {
+      const victim = fleet.pods[Math.floor(Math.random() * fleet.pods.length)] as Pod;
+      victim.kill('SIGKILL');
+      fleet.events++;
+      await sleep(1000);
+      await fleet.add(env);
+      await sleep(1000);
+      fleet.remove(victim);
     },
   },
   'graceful-exit-unannounced': {
     summary: 'a pod drains and exits on SIGTERM before glidepath learns it is gone (the endpoint lag of a real cluster); the file catches up 1 s later',
-    async run(seconds, connections) {
-      const fleet = new Fleet();
-      await fleet.start(4, { ON_SIGTERM: 'drain', DRAIN_MS: '0' });
-      try {
-        return await measure('graceful-exit-unannounced', fleet, seconds, connections, async (stop) => {
-          while (!stop()) {
-            await sleep(4000);
-            if (stop()) break;
-            const victim = fleet.pods[0] as Pod;
-            victim.kill('SIGTERM');
-            fleet.events++;
-            await fleet.add({ ON_SIGTERM: 'drain', DRAIN_MS: '0' });
-            await sleep(1000);
-            fleet.remove(victim);
-          }
-        });
-      } finally {
-        await fleet.stop();
-      }
+    pods: 4,
+    env: { ON_SIGTERM: 'drain', DRAIN_MS: '0' },
+    everyMs: 4000,
+    fault: () => async (fleet, env) => {
+      const victim = fleet.pods[0] as Pod;
+      victim.kill('SIGTERM');
+      fleet.events++;
+      await fleet.add(env);
+      await sleep(1000);
+      fleet.remove(victim);
     },
   },
   'keepalive-race': {
     summary: 'pods close idle keep-alive sockets after 100 ms with no hint; glidepath\'s upstream idle timeout is set above that, so only the replay of reset-before-response saves the requests',
-    async run(seconds, connections) {
-      const fleet = new Fleet();
-      await fleet.start(2, { IDLE_CLOSE_MS: '100' }, { 'upstream.idleTimeout': '1s' });
-      try {
-        const ledger = await runLoad({ url: fleet.proxy.url, durationMs: seconds * 1000, connections, postRatio: 0.5, path: '/', gapMs: () => 95 + Math.random() * 10 });
-        return await report('keepalive-race', seconds, ledger, fleet);
-      } finally {
-        await fleet.stop();
-      }
-    },
+    pods: 2,
+    env: { IDLE_CLOSE_MS: '100' },
+    flags: { 'upstream.idleTimeout': '1s' },
+    load: { postRatio: 0.5, path: '/', gapMs: () => 95 + Math.random() * 10 },
   },
   flaps: {
     summary: 'endpoints added and removed every 500 ms (the same addresses come back), pods stay up',
-    async run(seconds, connections) {
-      const fleet = new Fleet();
-      await fleet.start(4);
-      const spare: Pod[] = [];
-      try {
-        return await measure('flaps', fleet, seconds, connections, async (stop) => {
-          let i = 0;
-          while (!stop()) {
-            await sleep(500);
-            if (i++ % 2 === 0 && fleet.pods.length > 1) {
-              const pod = fleet.pods.splice(1 + (i % (fleet.pods.length - 1)), 1)[0] as Pod;
-              spare.push(pod);
-            } else if (spare.length > 0) {
-              fleet.pods.push(spare.shift() as Pod);
-            }
-            fleet.publish();
-          }
-          fleet.pods.push(...spare.splice(0));
-        });
-      } finally {
-        await fleet.stop();
-      }
+    pods: 4,
+    everyMs: 500,
+    fault: () => {
+      let i = 0;
+      return async (fleet) => {
+        if (i++ % 2 === 0 && fleet.pods.length > 1) fleet.spare.push(fleet.pods.splice(1 + (i % (fleet.pods.length - 1)), 1)[0] as Pod);
+        else if (fleet.spare.length > 0) fleet.pods.push(fleet.spare.shift() as Pod);
+        fleet.publish();
+      };
     },
+    settle: (fleet) => fleet.pods.push(...fleet.spare.splice(0)),
   },
 };
 
@@ -256,7 +240,7 @@ async function main(): Promise<void> {
   for (const name of names) {
     const scenario = scenarios[name] as Scenario;
     console.log(`\n== ${name} (${seconds} s, ${connections} connections): ${scenario.summary}`);
-    const r = await scenario.run(seconds, connections);
+    const r = await runScenario(name, scenario, seconds, connections);
     reports.push(r);
     console.log(JSON.stringify(r));
   }
