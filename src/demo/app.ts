@@ -77,8 +77,12 @@ export interface LedgerEntry {
   id: string;
   method: string;
   path: string;
-  /** recv: headers arrived; done: response finished; aborted: the connection closed first. */
-  ev: 'recv' | 'done' | 'aborted';
+  /**
+   * recv: headers arrived; sent: the handler ended its response (written before those last bytes
+   * go out, so a pod SIGKILLed right after answering still shows it answered); done: the response
+   * finished; aborted: the connection closed first.
+   */
+  ev: 'recv' | 'sent' | 'done' | 'aborted';
   status?: number;
   /** Request body bytes received. */
   bytes?: number;
@@ -156,6 +160,17 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       record({ ...entry, ev: 'done', status: res.statusCode, bytes, t: Date.now() });
       if (options.idleCloseMs > 0 && !req.socket.destroyed) armIdleClose(req.socket, options.idleCloseMs);
     });
+    // 'finish' fires a tick after the last write: a SIGKILL in between would leave a response the
+    // client read in full with no line in the ledger, so end() itself records 'sent' first.
+    const end = res.end as (...args: unknown[]) => http.ServerResponse;
+    let sent = false;
+    res.end = ((...args: unknown[]) => {
+      if (!sent) {
+        sent = true;
+        record({ ...entry, ev: 'sent', status: res.statusCode, bytes, t: Date.now() });
+      }
+      return end.apply(res, args);
+    }) as typeof res.end;
     res.on('close', () => {
       if (!finished) {
         inFlight--;

@@ -123,7 +123,7 @@ async function sendOne(pool: Pool, options: LoadOptions, record: ClientRecord, b
 }
 
 export interface Reconciliation {
-  /** Client saw success but no pod recorded finishing it. */
+  /** Client saw success but no pod recorded answering it. */
   readonly okWithoutPod: string[];
   /** A pod finished a request the client never heard of. */
   readonly podWithoutClient: string[];
@@ -140,7 +140,8 @@ export function reconcile(ledger: Ledger, podLedgers: LedgerEntry[][]): Reconcil
   for (const entries of podLedgers) {
     for (const e of entries) {
       if (e.ev === 'recv') attempts.set(e.id, (attempts.get(e.id) ?? 0) + 1);
-      if (e.ev !== 'done') continue;
+      // 'sent' counts as the pod's answer too: a pod killed right after answering never logs 'done'.
+      if (e.ev !== 'done' && e.ev !== 'sent') continue;
       const list = done.get(e.id);
       if (list) list.push(e);
       else done.set(e.id, [e]);

@@ -146,7 +146,7 @@ export function podFigures(entries: readonly LedgerEntry[], filter: (e: LedgerEn
     if (!filter(e)) continue;
     const key = `${e.id} ${e.method} ${e.path}`;
     if (e.ev === 'recv') recv.set(key, e);
-    else {
+    else if (e.ev !== 'sent') {
       closed.add(key);
       if (e.ev === 'done') done++;
       else aborted++;
