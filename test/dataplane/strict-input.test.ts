@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPod } from '../helpers/pods.ts';
 import { startProxy, type EndpointsDoc } from '../helpers/proxy.ts';
-import { rawRequest, type RawResponse } from '../helpers/raw.ts';
+import { unusedPort, rawRequest, type RawResponse } from '../helpers/raw.ts';
 import type { LedgerEntry } from '../../src/demo/app.ts';
 import { REJECT_REASONS } from '../../src/dataplane/stats.ts';
 
@@ -320,14 +320,6 @@ interface Oracle {
   output(): string;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 5_000;
   while (Date.now() < deadline) {
@@ -371,7 +363,7 @@ t.test('differential: glidepath refuses everything haproxy or nginx refuses', as
   }
   const dir = mkdtempSync(join(tmpdir(), 'glidepath-differential-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const [hp, np] = [await freePort(), await freePort()];
+  const [hp, np] = [await unusedPort(), await unusedPort()];
   writeFileSync(join(dir, 'haproxy.cfg'), [
     'global', '  maxconn 512',
     'defaults', '  mode http', '  timeout connect 2s', '  timeout client 5s', '  timeout server 5s',

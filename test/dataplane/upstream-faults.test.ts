@@ -8,7 +8,7 @@ import net from 'node:net';
 import { request } from 'undici';
 import { startPod } from '../helpers/pods.ts';
 import { startProxy, spawnProxy, type EndpointsDoc } from '../helpers/proxy.ts';
-import { rawRequest } from '../helpers/raw.ts';
+import { unusedPort, rawRequest } from '../helpers/raw.ts';
 
 
 /** One request is one attempt: retries off when this build has them, so attempt counts are exact. */
@@ -38,15 +38,6 @@ async function status(adminUrl: string): Promise<StatusDoc> {
 const NO_ATTEMPTS = { success: 0, http_5xx: 0, connect_error: 0, reset: 0, timeout: 0, protocol_error: 0 };
 async function attemptsOf(adminUrl: string): Promise<Record<string, number>> {
   return (await status(adminUrl)).versions[0]?.attempts ?? {};
-}
-
-/** A port nobody listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 /** A raw upstream that answers each request head with `answer`; counts its connections. */
@@ -122,7 +113,7 @@ t.test('a pod dying mid-body', async (t) => {
 
 t.test('a pod that is not listening: 502 GP_UPSTREAM_CONNECT, and glidepath survives', async (t) => {
   // A child process: a crash here (as before bf2a8b1) must fail this test, not kill the runner.
-  const proxy = await spawnProxy(docFor(`127.0.0.1:${await deadPort()}`), ONE_ATTEMPT_ENV);
+  const proxy = await spawnProxy(docFor(`127.0.0.1:${await unusedPort()}`), ONE_ATTEMPT_ENV);
   t.teardown(() => proxy.stop());
   const r = await rawRequest(proxy.port, 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi', { waitMs: 3_000 });
   t.equal(r.status, 502);

@@ -2,6 +2,18 @@
 
 import net from 'node:net';
 
+/**
+ * A loopback port nobody listens on right now (bound, then closed): a dead upstream, or a port to
+ * hand a child process that binds it next.
+ */
+export async function unusedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
 export interface RawResponse {
   /** Everything the server sent. */
   readonly text: string;
