@@ -289,11 +289,11 @@ export class KubernetesActions implements DeploymentActions {
     return this.updateState(() => json);
   }
 
-  updateState(mutate: (current: string | null) => string | null): Promise<ActionResult> {
+  updateState(mutate: (current: string | null) => string | null | Promise<string | null>): Promise<ActionResult> {
     return this.#withConflictRetries('rollout state write', async () => {
       const d = await this.readDeployment();
       const current = d.metadata.annotations?.[STATE_ANNOTATION] ?? null;
-      const next = mutate(current);
+      const next = await mutate(current);
       if (next === current) return { changed: false, detail: 'rollout state unchanged' };
       this.#checkAnnotation(STATE_ANNOTATION, next, MAX_STATE_BYTES);
       // metadata.resourceVersion in a patch is a precondition: a write based on a stale read is

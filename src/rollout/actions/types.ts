@@ -45,7 +45,7 @@ export interface DeploymentActions {
    * Read-modify-write of the state under optimistic concurrency: `mutate` sees the current value
    * and returns the next (or the same to leave it); on a conflict it runs again on the fresh value.
    */
-  updateState(mutate: (current: string | null) => string | null): Promise<ActionResult>;
+  updateState(mutate: (current: string | null) => string | null | Promise<string | null>): Promise<ActionResult>;
   /** Writes the abort annotation (JSON, bounded in size; see abort-record.ts). */
   recordAbort(recordJson: string): Promise<ActionResult>;
 }
