@@ -7,7 +7,7 @@ import type { Clock, ClockTimer } from '../../src/core/control.ts';
 import type { Evidence } from '../../src/rollout/evidence.ts';
 import { abortRecordJson, MAX_ABORT_RECORD_BYTES } from '../../src/rollout/actions/abort-record.ts';
 import { fromStatus, isRetryable, unreachable } from '../../src/rollout/actions/errors.ts';
-import type { Operation , KubernetesError} from '../../src/rollout/actions/errors.ts';
+import type { KubernetesError, Operation } from '../../src/rollout/actions/errors.ts';
 import { ActionExecutor } from '../../src/rollout/actions/executor.ts';
 import { checkAnnotationKey, equalIgnoreHash, labelSelectorString, rollbackAnnotations, semanticEqual } from '../../src/rollout/actions/template.ts';
 
