@@ -155,7 +155,7 @@ class FakeClock implements Clock {
   now(): number { return this.#now; }
   wallNow(): number { return 1_000_000 + this.#now; }
   setTimeout(fn: () => void, ms: number): ClockTimer {
-    const timer = { at: this.#now + ms, fn, id: this.#ids++ };
+    const timer = { at: this.#now + ms, fn, id: this.#ids++, unref: () => timer };
     this.#timers.push(timer);
     return timer;
   }

@@ -46,9 +46,14 @@ function prune(v: unknown): Json | undefined {
   return v as Json;
 }
 
+/** The value as semantic equality sees it: nulls and empty lists and maps gone, keys sorted. */
+export function semanticForm(v: unknown): unknown {
+  return prune(v) ?? null;
+}
+
 /** Semantic equality of two API values (null, absent and empty are equal; key order never matters). */
 export function semanticEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(prune(a) ?? null) === JSON.stringify(prune(b) ?? null);
+  return JSON.stringify(semanticForm(a)) === JSON.stringify(semanticForm(b));
 }
 
 interface TemplateLike {
