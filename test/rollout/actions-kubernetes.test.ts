@@ -6,6 +6,9 @@ import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
 import { abortRecordJson } from '../../src/rollout/actions/abort-record.ts';
 import type { KubernetesError } from '../../src/rollout/actions/errors.ts';
+import { KubeClient } from '../../src/rollout/actions/client.ts';
+import type { RequestOptions } from '../../src/rollout/actions/client.ts';
+import type { Operation } from '../../src/rollout/actions/errors.ts';
 import { ActionExecutor } from '../../src/rollout/actions/executor.ts';
 import { KubernetesActions } from '../../src/rollout/actions/kubernetes.ts';
 import type { DeploymentJson } from '../../src/rollout/actions/kubernetes.ts';
@@ -175,6 +178,56 @@ t.test('gated abort: rollback of a paused, half-rolled Deployment resumes it ont
   t.same((await a.rollback(stable?.metadata.name ?? '')).changed, false);
 });
 
+/** The real client, with a hook that lets another writer in just before its next PATCH. */
+class RacingClient extends KubeClient {
+  race: (() => Promise<void>) | undefined;
+
+  override async request<T>(op: Operation, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options?: RequestOptions): Promise<T> {
+    const race = method === 'PATCH' ? this.race : undefined;
+    if (race) {
+      this.race = undefined;
+      await race();
+    }
+    return super.request<T>(op, method, path, options);
+  }
+}
+
+t.test('rollback under a concurrent template edit: 409, re-read, and a template pushed since the abort is left alone', async (t) => {
+  await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('race', { replicas: 0 }) });
+  const plain = actions('race');
+  const d1 = await rolledOut(plain);
+  const [v1] = await replicaSets(d1);
+  await kubectlOk(cluster, ['set', 'image', 'deployment/race', 'app=demo:v2']);
+  const v2 = await waitFor('the v2 ReplicaSet', async () => (await replicaSets(d1)).find((rs) => rs.metadata.name !== v1?.metadata.name));
+  const hashOf = (rs: RsJson | undefined): string => rs?.metadata.labels?.['pod-template-hash'] ?? '';
+  const client = new RacingClient(kc);
+  const a = new KubernetesActions(client, { namespace: 'default', deployment: 'race' });
+  const setImage = (image: string) => async (): Promise<void> => {
+    await kubectlOk(cluster, ['set', 'image', 'deployment/race', `app=${image}`]);
+  };
+
+  // Someone pushes v3 between glidepath's read and its patch: the patch is refused, and on the
+  // fresh read the Deployment no longer carries the aborted v2, so v3 is left to roll out.
+  client.race = setImage('demo:v3');
+  let before = cluster.requests.length;
+  const skipped = await a.rollback(hashOf(v1), { canary: hashOf(v2) });
+  t.equal(skipped.changed, false);
+  t.match(skipped.detail, new RegExp(`no longer has the template of ${v2.metadata.name}: changed since the abort`));
+  t.same(cluster.requests.slice(before).filter((r) => r.method === 'PATCH' && r.url.includes('/deployments/race')).map((r) => r.status), [200, 409],
+    'kubectl set image went through; glidepath\'s stale patch was refused');
+  t.match(JSON.stringify((await a.readDeployment()).spec.template), /demo:v3/);
+
+  // Without a canary to check against, the rollback is redone on the fresh read and lands.
+  client.race = setImage('demo:v4');
+  before = cluster.requests.length;
+  t.equal((await a.rollback(hashOf(v1))).changed, true);
+  t.same(cluster.requests.slice(before).filter((r) => r.method === 'PATCH' && r.url.includes('/deployments/race')).map((r) => r.status), [200, 409, 200]);
+  const d = await rolledOut(plain);
+  t.match(JSON.stringify(d.spec.template), /demo:v1/);
+  t.equal(d.metadata.annotations?.['deployment.kubernetes.io/revision'], '5', 'v1 re-adopted after revisions 2 (v2), 3 (v3), 4 (v4)');
+  t.equal((await replicaSets(d)).length, 4, 'no duplicate of v1');
+});
+
 t.test('Events: on the Deployment, repeats bump the count (also after a restart), visible to kubectl', async (t) => {
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('ev', { replicas: 0 }) });
   const a = actions('ev');
@@ -312,4 +365,31 @@ t.test('API down, slow or failing: GP_KUBERNETES_UNREACHABLE, and the executor r
   t.match(ok, { ok: true, attempts: 2 });
   t.equal((await web.readDeployment()).metadata.annotations?.['example.com/after-503'], 'yes');
   await ex.close();
+});
+
+t.test('credentials: a kubeconfig file, the in-cluster service account, and a rejected token', async (t) => {
+  const secure = await testCluster(t, { tls: true, token: 'sekret' });
+  await kubectlOk(secure, ['create', 'deployment', 'app', '--image=demo:v1', '--replicas=0']);
+  const fromFile = new KubernetesActions({ kubeconfig: secure.kubeconfigPath }, { namespace: 'default', deployment: 'app' });
+  t.equal((await fromFile.annotate('example.com/via', 'file')).changed, true);
+
+  const { pathPrefix, env } = await secure.inCluster('default');
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  Object.assign(process.env, env);
+  t.teardown(() => {
+    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+  const inCluster = new KubernetesActions({ inCluster: true, pathPrefix }, { namespace: 'default', deployment: 'app' });
+  t.equal(inCluster.client.defaultNamespace, 'default', 'the namespace file is read');
+  t.equal((await inCluster.setPaused(true)).changed, true);
+  t.equal((await fromFile.readDeployment()).spec.paused, true);
+
+  const wrong = new k8s.KubeConfig();
+  wrong.loadFromClusterAndUser({ name: 's', server: secure.url, skipTLSVerify: false, caData: Buffer.from(secure.caPem ?? '').toString('base64') }, { name: 'u', token: 'wrong' });
+  const denied = await rejection(new KubernetesActions(wrong, { namespace: 'default', deployment: 'app' }).readState());
+  t.equal(denied.code, 'GP_KUBERNETES_FORBIDDEN');
+  t.match(denied.message, /get deployments\/app in namespace default was refused \(401 Unauthorized\): the API server did not accept glidepath's credentials/);
 });

@@ -14,7 +14,7 @@ import { MAX_ABORT_RECORD_BYTES } from './abort-record.ts';
 import { checkAnnotationKey, equalIgnoreHash, labelSelectorString, POD_TEMPLATE_HASH, REVISION, rollbackAnnotations, withoutHashLabel } from './template.ts';
 import type { LabelSelector } from './template.ts';
 import { ABORT_ANNOTATION, STATE_ANNOTATION } from './types.ts';
-import type { AbortActionKind, ActionResult, DeploymentActions, EventType } from './types.ts';
+import type { AbortActionKind, ActionResult, DeploymentActions, EventType, RollbackOptions } from './types.ts';
 
 /** The rollout state may use this much of the 256 KiB all annotations share (the controller copies them onto ReplicaSets too). */
 export const MAX_STATE_BYTES = 32 * 1024;
@@ -154,8 +154,8 @@ export class KubernetesActions implements DeploymentActions {
     return this.setPaused(true);
   }
 
-  async abortAction(kind: AbortActionKind, stable: string): Promise<ActionResult> {
-    if (kind === 'rollback') return this.rollback(stable);
+  async abortAction(kind: AbortActionKind, stable: string, options: RollbackOptions = {}): Promise<ActionResult> {
+    if (kind === 'rollback') return this.rollback(stable, options);
     if (kind === 'pause') return this.pauseOnAbort();
     return { changed: false, detail: 'abort action none: the Deployment is left as it is' };
   }
@@ -169,12 +169,12 @@ export class KubernetesActions implements DeploymentActions {
     return list.items.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.controller === true && o.uid === d.metadata.uid));
   }
 
-  async rollback(stable: string): Promise<ActionResult> {
+  async rollback(stable: string, options: RollbackOptions = {}): Promise<ActionResult> {
     return this.#withConflictRetries('rollback', async () => {
       const d = await this.readDeployment();
       const owned = await this.#replicaSets(d);
-      const target = owned.find((rs) => rs.metadata.name === stable)
-        ?? owned.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === stable);
+      const find = (v: string): ReplicaSetJson | undefined => owned.find((rs) => rs.metadata.name === v) ?? owned.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === v);
+      const target = find(stable);
       if (!target) {
         throw new KubernetesError('GP_KUBERNETES_NOT_FOUND',
           `rollback of deployments/${this.deployment} in namespace ${this.namespace}: no ReplicaSet it controls is named or has pod-template-hash ${JSON.stringify(stable)} ` +
@@ -183,6 +183,10 @@ export class KubernetesActions implements DeploymentActions {
       }
       const rsName = target.metadata.name;
       const revision = target.metadata.annotations?.[REVISION] ?? '?';
+      const bad = options.canary === undefined ? undefined : find(options.canary);
+      if (bad && !equalIgnoreHash(bad.spec.template, d.spec.template) && !equalIgnoreHash(target.spec.template, d.spec.template)) {
+        return { changed: false, detail: `deployments/${this.deployment} no longer has the template of ${bad.metadata.name}: changed since the abort, so not rolled back (a new rollout)` };
+      }
       const guard = { op: 'replace', path: '/metadata/resourceVersion', value: d.metadata.resourceVersion };
       if (equalIgnoreHash(target.spec.template, d.spec.template)) {
         if (d.spec.paused !== true) return { changed: false, detail: `deployments/${this.deployment} already has the template of ${rsName} (revision ${revision})` };

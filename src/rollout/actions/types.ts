@@ -14,6 +14,15 @@ export interface ActionResult {
   readonly detail: string;
 }
 
+export interface RollbackOptions {
+  /**
+   * The version judged bad (pod-template-hash or ReplicaSet name). When given, the rollback happens
+   * only while the Deployment still carries that template (or the stable one): a template pushed
+   * since the decision is a new rollout to judge, never reverted unseen.
+   */
+  readonly canary?: string;
+}
+
 /** Annotation keys of glidepath's records on the Deployment. */
 export const STATE_ANNOTATION = 'glidepath.io/rollout-state';
 export const ABORT_ANNOTATION = 'glidepath.io/abort';
@@ -30,9 +39,9 @@ export interface DeploymentActions {
    * What `kubectl rollout undo` does, to the ReplicaSet named `stable` or whose pod-template-hash
    * is `stable`, and unpauses the Deployment so the controller rolls back to it.
    */
-  rollback(stable: string): Promise<ActionResult>;
+  rollback(stable: string, options?: RollbackOptions): Promise<ActionResult>;
   /** The configured abort action: rollback to `stable`, pause, or nothing. */
-  abortAction(kind: AbortActionKind, stable: string): Promise<ActionResult>;
+  abortAction(kind: AbortActionKind, stable: string, options?: RollbackOptions): Promise<ActionResult>;
   /** A core/v1 Event on the Deployment; repeats bump its count, as client-go's recorder does. */
   recordEvent(reason: string, message: string, type: EventType): Promise<ActionResult>;
   /** Sets (or with null removes) one annotation on the Deployment. */
