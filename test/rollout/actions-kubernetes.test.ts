@@ -255,6 +255,12 @@ t.test('Events: on the Deployment, repeats bump the count (also after a restart)
   t.match(ev.metadata.name, /^ev\.[0-9a-f]+$/, 'named <object>.<unix nanoseconds in hex>, as client-go names Events');
   t.match(ev.firstTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'metav1.Time in whole seconds');
 
+  // The apiserver refuses messages over 1024 characters: a long one is shortened, not lost.
+  await a.recordEvent('RolloutEvidence', 'é'.repeat(3000), 'Normal');
+  const long = await (await fetch(`${cluster.url}/api/v1/namespaces/default/events?fieldSelector=reason%3DRolloutEvidence`)).json() as { items: { message: string }[] };
+  t.equal(long.items[0]?.message.length, 1024);
+  t.match(long.items[0]?.message, /é…$/);
+
   // Expired or deleted (--event-ttl): the next repeat records it afresh.
   await kubectlOk(cluster, ['delete', 'event', ev.metadata.name]);
   t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), { changed: true, detail: 'Event RolloutAborted recorded on deployments/ev' });

@@ -18,6 +18,8 @@ import type { AbortActionKind, ActionResult, DeploymentActions, EventType, Rollb
 
 /** The rollout state may use this much of the 256 KiB all annotations share (the controller copies them onto ReplicaSets too). */
 export const MAX_STATE_BYTES = 32 * 1024;
+/** Event messages longer than this are refused by the apiserver. */
+const MAX_EVENT_MESSAGE = 1024;
 /** Any other annotation glidepath writes. */
 export const MAX_ANNOTATION_BYTES = 16 * 1024;
 
@@ -196,7 +198,8 @@ export class KubernetesActions implements DeploymentActions {
       }
       // kubectl rollout undo's patch (rollback.go getDeploymentPatch), plus two things: the
       // resourceVersion precondition, so a template someone changed meanwhile is never overwritten
-      // unseen (409, re-read, decide again); and the unpause, which kubectl demands beforehand.
+      // unseen (the registry store compares a resourceVersion in the patched object with the
+      // stored one: 409, re-read, decide again); and the unpause, which kubectl demands beforehand.
       const ops: unknown[] = [
         guard,
         { op: 'replace', path: '/spec/template', value: withoutHashLabel(target.spec.template) },
@@ -208,7 +211,10 @@ export class KubernetesActions implements DeploymentActions {
     });
   }
 
-  async recordEvent(reason: string, message: string, type: EventType): Promise<ActionResult> {
+  async recordEvent(reason: string, fullMessage: string, type: EventType): Promise<ActionResult> {
+    // The apiserver refuses Event messages over 1024 characters (validation NoteLengthLimit); the
+    // full evidence goes to the abort annotation and the log, the Event carries the sentence.
+    const message = fullMessage.length > MAX_EVENT_MESSAGE ? `${fullMessage.slice(0, MAX_EVENT_MESSAGE - 1)}…` : fullMessage;
     const d = await this.readDeployment();
     const involvedObject = {
       kind: 'Deployment', apiVersion: 'apps/v1', namespace: this.namespace, name: d.metadata.name,
@@ -243,7 +249,7 @@ export class KubernetesActions implements DeploymentActions {
         involvedObject, reason, message, type,
         source: { component: this.#component },
         firstTimestamp: now, lastTimestamp: now, count: 1,
-        reportingComponent: this.#component, reportingInstance: this.#instance,
+        reportingComponent: this.#component, reportingInstance: this.#instance.slice(0, 128),
       },
     });
     this.#events.set(key, { name, count: 1 });
