@@ -379,6 +379,11 @@ t.test('credentials: a kubeconfig file, the in-cluster service account, and a re
   const fromFile = new KubernetesActions({ kubeconfig: secure.kubeconfigPath }, { namespace: 'default', deployment: 'app' });
   t.equal((await fromFile.annotate('example.com/via', 'file')).changed, true);
 
+  t.throws(() => new KubernetesActions({ kubeconfig: '/nonexistent/kubeconfig' }, { namespace: 'default', deployment: 'app' }),
+    { code: 'GP_CONFIG_INVALID', message: /^kubeconfig \/nonexistent\/kubeconfig cannot be read: / });
+  t.throws(() => new KubernetesActions({ kubeconfig: secure.kubeconfigPath, context: 'prod' }, { namespace: 'default', deployment: 'app' }),
+    { code: 'GP_CONFIG_INVALID', message: /has no context "prod" \(it has glidepath-sim\)/ });
+
   const { pathPrefix, env } = await secure.inCluster('default');
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   Object.assign(process.env, env);

@@ -7,6 +7,7 @@
 // and in-cluster loading, tokens, exec plugins, client certificates, TLS) is client-node's own.
 
 import * as k8s from '@kubernetes/client-node';
+import { GlidepathError } from '../../core/errors.ts';
 import { fromStatus, KubernetesError, unreachable } from './errors.ts';
 import type { Operation } from './errors.ts';
 
@@ -20,10 +21,20 @@ export type KubeConfigSource =
 export function loadKubeConfig(source: KubeConfigSource): k8s.KubeConfig {
   if (source instanceof k8s.KubeConfig) return source;
   const kc = new k8s.KubeConfig();
-  if ('inCluster' in source) kc.loadFromCluster(source.pathPrefix);
-  else {
+  if ('inCluster' in source) {
+    kc.loadFromCluster(source.pathPrefix);
+    return kc;
+  }
+  try {
     kc.loadFromFile(source.kubeconfig);
-    if (source.context) kc.setCurrentContext(source.context);
+  } catch (err) {
+    throw new GlidepathError('GP_CONFIG_INVALID', `kubeconfig ${source.kubeconfig} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (source.context) {
+    if (!kc.getContextObject(source.context)) {
+      throw new GlidepathError('GP_CONFIG_INVALID', `kubeconfig ${source.kubeconfig} has no context ${JSON.stringify(source.context)} (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(source.context);
   }
   return kc;
 }
