@@ -9,8 +9,8 @@ const areas = [
   { files: ['src/dataplane/**'], banned: [...OUR_PLANES, 'pino', 'prom-client', K8S] },
   { files: ['src/discovery/**'], ignores: ['src/discovery/kubernetes*'], banned: ['../dataplane/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino', K8S] },
   { files: ['src/discovery/kubernetes*'], banned: ['../dataplane/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino'] },
-  { files: ['src/rollout/**'], ignores: ['src/rollout/actions*'], banned: ['../dataplane/*', '../discovery/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino', K8S] },
-  { files: ['src/rollout/actions*'], banned: ['../dataplane/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino'] },
+  { files: ['src/rollout/**'], ignores: ['src/rollout/actions/**'], banned: ['../dataplane/*', '../discovery/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino', K8S] },
+  { files: ['src/rollout/actions/**'], banned: ['../dataplane/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino'] },
   { files: ['src/telemetry/**'], banned: ['../discovery/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', K8S] },
   { files: ['src/admin/**', 'src/config/**', 'src/cli/**', 'src/demo/**'], banned: ['undici', 'http-proxy', 'prom-client', 'pino', K8S] },
 ];

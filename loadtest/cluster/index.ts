@@ -67,6 +67,12 @@ export interface ClusterFaults {
   dropNextConnection(): void;
   /** Delays every request by this much (0 turns it off). */
   setLatency(ms: number): void;
+  /**
+   * Denies `verb` (get, list, watch, create, update, patch, delete, deletecollection, or '*') on
+   * `resource` (a plural such as 'deployments', with '/subresource' for one, or '*') with the
+   * apiserver's 403, as a missing RBAC rule would. Returns the function that lifts the denial.
+   */
+  forbid(resource: string, verb: string): () => void;
 }
 
 export interface Cluster {
@@ -182,6 +188,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       failNext: (status = 500, opts = {}) => { api.faults.failNext = { status, watchOnly: opts.watchOnly ?? false }; },
       dropNextConnection: () => { api.faults.dropNext = true; },
       setLatency: (ms) => { api.faults.latencyMs = ms; },
+      forbid: (resource, verb) => {
+        const rule = { resource, verb };
+        api.faults.forbidden.add(rule);
+        return () => { api.faults.forbidden.delete(rule); };
+      },
     },
     podIps: () => new Map([...kubelet.workers].map(([k, w]) => [k, w.ip])),
     inCluster: async (namespace = 'default') => {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { decodeProtobuf, PROTOBUF } from './protobuf.ts';
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, openApiV3Document, openApiV3Index, SERVER_VERSION } from './discovery.ts';
-import { ApiError, badRequest, methodNotAllowed, successStatus } from './errors.ts';
+import { ApiError, badRequest, methodNotAllowed, qualifiedResource, successStatus } from './errors.ts';
 import type { Status } from './errors.ts';
 import { isObject } from './objects.ts';
 import type { KObject } from './objects.ts';
@@ -58,12 +58,14 @@ interface Faults {
   latencyMs: number;
   failNext: { status: number; watchOnly: boolean } | undefined;
   dropNext: boolean;
+  /** RBAC denials in force: a request whose resource (`deployments`, `deployments/scale`) and verb match one gets 403. */
+  forbidden: Set<{ resource: string; verb: string }>;
 }
 
 export class ApiServer {
   readonly server: http.Server | https.Server;
   readonly watches: WatchHub;
-  readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false };
+  readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false, forbidden: new Set() };
   /** The last requests served, newest last (for tests that assert what a client sent). */
   readonly requests: RequestRecord[] = [];
   readonly #registry: Registry;
@@ -143,6 +145,29 @@ export class ApiServer {
     return req.headers.authorization === `Bearer ${this.#options.token}`;
   }
 
+  /**
+   * The RBAC denials armed by `faults.forbid`, answered as the apiserver's authorizer does
+   * (apiserver/pkg/endpoints/handlers/responsewriters `forbiddenMessage`): 403 Forbidden naming
+   * the user, the verb, the resource with its subresource, the API group and the namespace.
+   */
+  #authorize(req: IncomingMessage, r: Route, isWatch: boolean): void {
+    if (this.faults.forbidden.size === 0) return;
+    const method = req.method ?? 'GET';
+    const verb = method === 'GET' ? (isWatch ? 'watch' : r.name === undefined ? 'list' : 'get')
+      : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch'
+        : method === 'DELETE' ? (r.name === undefined ? 'deletecollection' : 'delete') : method.toLowerCase();
+    const resource = r.subresource ? `${r.rt.plural}/${r.subresource}` : r.rt.plural;
+    const denied = [...this.faults.forbidden].some((f) => (f.resource === resource || f.resource === '*') && (f.verb === verb || f.verb === '*'));
+    if (!denied) return;
+    // client-go sends credentials over TLS only; a request without them is the anonymous user.
+    const user = req.headers.authorization ? 'kubernetes-admin' : 'system:anonymous';
+    const where = r.namespace !== undefined ? `in the namespace "${r.namespace}"` : 'at the cluster scope';
+    const why = `User "${user}" cannot ${verb} resource "${resource}" in API group "${r.rt.group}" ${where}`;
+    const subject = r.name !== undefined && !isWatch ? `${qualifiedResource(r.rt)} "${r.name}"` : qualifiedResource(r.rt);
+    throw new ApiError(403, 'Forbidden', `${subject} is forbidden: ${why}`,
+      { ...(r.name !== undefined ? { name: r.name } : {}), ...(r.rt.group ? { group: r.rt.group } : {}), kind: r.rt.plural });
+  }
+
   async #route(req: IncomingMessage, res: ServerResponse, url: URL, isWatch: boolean): Promise<void> {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
@@ -170,6 +195,7 @@ export class ApiServer {
     if (rest[0] === 'watch') rest = rest.slice(1);
     const route = parseRoute(group, version, rest.map(decodeURIComponent));
     if (!route) throw notFoundPath(path);
+    this.#authorize(req, route, isWatch);
     await this.#resource(req, res, url, route, isWatch);
   }
 
