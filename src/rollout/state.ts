@@ -80,6 +80,8 @@ export const RolloutStateSchema = Type.Object({
   weights: Type.Record(Type.String(), Int()),
   /** Held by `glidepath pause` until `glidepath resume` (survives restarts). */
   operatorPaused: Type.Boolean(),
+  /** The current step reached rollout.maxStepDuration with no verdict and holds (it still advances once the evidence is there). */
+  inconclusive: Type.Boolean(),
   /** Why the rollout is paused (operator, inconclusive step, indefinite pause step), or null. */
   pausedReason: Type.Union([Type.String(), Type.Null()]),
   /** Why a progressing rollout is not advancing right now (budget, waiting for pods), or null. */
@@ -118,6 +120,7 @@ export function initialState(): RolloutState {
     stepStartedAt: null,
     weights: {},
     operatorPaused: false,
+    inconclusive: false,
     pausedReason: null,
     waitingFor: null,
     promoted: false,
