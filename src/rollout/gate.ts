@@ -11,9 +11,6 @@ import type { RolloutSpec } from './spec.ts';
  * NeurIPS 2022, with the counting-process construction); 5 covers a partly failing canary too.
  */
 export const ABORT_FAILURES = 5;
-/** Time from the deciding request to the canary's weight at 0 (the abort's target, 100 ms). */
-export const ABORT_CUT_MS = 100;
-
 export type GateVerdict =
   | { readonly kind: 'advance'; readonly note: string }
   /** Not yet: the message says what is missing; `requestsNeeded` for an inconclusive report. */
@@ -62,13 +59,14 @@ export function signOfHarm(e: Evidence): string | null {
 
 /**
  * Worst-case client-visible failures if the canary broke at `percent`: the canary failures an abort
- * needs, plus the canary requests in flight when the cut lands (client rate × share × (cut time +
- * p99 latency)). Replays on stable would save some of them; the estimate does not count on it.
+ * needs, plus the canary requests already in flight when the deciding one completes (Little's law:
+ * client rate × share × latency, the pooled median standing in for the mean); the weight cut itself
+ * lands in the same tick. Replays on stable would save some of them; the estimate does not count on it.
  */
 export function worstCaseFailures(e: Evidence, rolloutMs: number, percent: number): number {
   const ratePerMs = e.budget.clientRequests / Math.max(rolloutMs, 1_000);
-  const p99 = e.latencyThresholdsMs?.[2] ?? 0;
-  return ABORT_FAILURES + Math.ceil(ratePerMs * (percent / 100) * (ABORT_CUT_MS + p99));
+  const latencyMs = e.latencyThresholdsMs?.[0] ?? 0;
+  return ABORT_FAILURES + Math.ceil(ratePerMs * (percent / 100) * latencyMs);
 }
 
 /** Why the budget blocks moving the canary from `currentPercent` to `nextPercent`, or null. */
