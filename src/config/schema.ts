@@ -129,7 +129,7 @@ export const ConfigSchema = Type.Object(
         }),
         advance: oneOf(['evidence', 'proven'] as const, 'evidence', 'evidence: a step advances once the canary served rollout.minStepRequests requests with no sign of harm and the budget can afford the next step\'s worst case; proven: only once the canary is shown not worse (non-inferiority at rollout.alphaAdvance), which at a 0.1 % bound takes thousands of canary requests.'),
         minStepDuration: duration('5s', 'Shortest time a step is judged before it may advance.'),
-        minStepRequests: Type.Integer({ minimum: 0, default: 100, description: 'Canary requests a step needs before it may advance in advance: evidence.' }),
+        minStepRequests: Type.Integer({ minimum: 0, default: 100, description: 'Canary requests a step needs before it may advance (advance: evidence).' }),
         maxStepDuration: duration('5m', 'A step with no verdict after this long is inconclusive: see rollout.onInconclusive.'),
         onInconclusive: oneOf(['pause', 'advance'] as const, 'pause', 'pause: hold the step and report how many more canary requests a verdict needs (resume or promote to go on); advance: go to the next step anyway, if the budget can afford it.'),
         abortAction: oneOf(['rollback', 'pause', 'none'] as const, 'rollback', 'What an abort does in Kubernetes after the canary\'s weight went to 0: rollback (the stable ReplicaSet\'s template put back, as `kubectl rollout undo`), pause (the Deployment paused where it is), none.'),
