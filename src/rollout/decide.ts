@@ -81,7 +81,7 @@ function adopt(t: Tick, newest: VersionRef): void {
     .filter((r) => r.version !== newest.version && r.revision < newest.revision && (r.replicas > 0 || (t.obs.readyEndpoints[r.version] ?? 0) > 0))
     .sort((a, b) => b.revision - a.revision)[0];
   t.s.stable = older === undefined ? { ...newest } : { version: older.version, revision: older.revision };
-  t.actions.push({ type: 'log', level: 'info', decision: 'start', message: `stable version ${t.s.stable.version} (revision ${t.s.stable.revision})`, evidence: null });
+  t.actions.push({ type: 'log', level: 'info', decision: 'adopt', message: `stable version ${t.s.stable.version} (revision ${t.s.stable.revision})`, evidence: null });
 }
 
 /** Starts, restarts, ends or holds a rollout according to the newest ReplicaSet. */
@@ -176,6 +176,7 @@ function resume(t: Tick, by: string): void {
   const atIndefinitePause = step?.kind === 'pause' && step.durationMs === null && s.stepStartedAt !== null;
   const wasOperator = s.operatorPaused;
   s.operatorPaused = false;
+  // An operator's explicit go: the next step is not held back by the evidence or the budget.
   if (s.inconclusive || atIndefinitePause) return advance(t, `resumed by ${by}`, null);
   if (!wasOperator) {
     t.actions.push({ type: 'log', level: 'info', decision: 'refused', message: `resume from ${by} ignored: the rollout is not paused`, evidence: null });
@@ -208,9 +209,10 @@ function progress(t: Tick): void {
   const s = t.s;
   const canary = s.canary as VersionRef;
   const stable = s.stable as VersionRef;
-  if (matchingEvidence(t) === null) t.actions.push({ type: 'startAnalysis', canary: canary.version, stable: stable.version });
   if (checkAbort(t)) return;
   if (allPodsNew(canary.version, t.obs)) return complete(t);
+  // Level-triggered: also after a restart of glidepath, whose analysis lived in memory.
+  if (matchingEvidence(t) === null) t.actions.push({ type: 'startAnalysis', canary: canary.version, stable: stable.version });
   startStepIfReached(t);
   if (s.operatorPaused) return;
   judge(t);

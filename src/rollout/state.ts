@@ -43,7 +43,7 @@ const EvidenceSummarySchema = Type.Object({
   abort: Type.Union([AbortReasonSchema, Type.Null()]),
 });
 
-const DecisionKindSchema = Type.Union([Type.Literal('start'), Type.Literal('restart'), Type.Literal('step'), Type.Literal('advance'), Type.Literal('inconclusive'), Type.Literal('blocked'), Type.Literal('pause'), Type.Literal('resume'), Type.Literal('promote'), Type.Literal('abort'), Type.Literal('hold'), Type.Literal('complete'), Type.Literal('undone'), Type.Literal('refused')]);
+const DecisionKindSchema = Type.Union([Type.Literal('adopt'), Type.Literal('start'), Type.Literal('restart'), Type.Literal('step'), Type.Literal('advance'), Type.Literal('inconclusive'), Type.Literal('blocked'), Type.Literal('pause'), Type.Literal('resume'), Type.Literal('promote'), Type.Literal('abort'), Type.Literal('hold'), Type.Literal('complete'), Type.Literal('undone'), Type.Literal('refused')]);
 
 const DecisionSchema = Type.Object({
   kind: DecisionKindSchema,
