@@ -17,8 +17,10 @@ import { budgetBlock, judgeStep, needMore, type GateVerdict } from './gate.ts';
 export type RolloutAction =
   /** Hand the data plane a new weight table (basis points); on start the loop applies state.weights. */
   | { readonly type: 'setWeights'; readonly weights: WeightTable }
-  /** Set the Deployment's spec.paused (gated mode, the pause abort action, or to let a new template roll). */
+  /** Set the Deployment's spec.paused: gated mode only (hold a step, let a batch or a new template through). */
   | { readonly type: 'pauseDeployment'; readonly paused: boolean; readonly reason: string }
+  /** The pause abort action: spec.paused true where the rollout stands (in observe mode too). */
+  | { readonly type: 'pauseOnAbort'; readonly reason: string }
   /** The rollback abort action: put the stable ReplicaSet's template back and unpause (`kubectl rollout undo`). */
   | { readonly type: 'rollback'; readonly to: VersionRef; readonly reason: string }
   /** A Kubernetes Event on the Deployment. */
@@ -299,7 +301,10 @@ function abortAction(t: Tick, reason: string, pauseAnyway: boolean): void {
   if (action === 'rollback') {
     t.actions.push({ type: 'rollback', to: { ...(t.s.stable as VersionRef) }, reason });
     t.s.pausedDeployment = false; // the rollback unpauses, as `kubectl rollout undo` needs
-  } else if (action === 'pause' || pauseAnyway) {
+  } else if (action === 'pause') {
+    t.actions.push({ type: 'pauseOnAbort', reason });
+    t.s.pausedDeployment = true;
+  } else if (pauseAnyway) {
     t.actions.push({ type: 'pauseDeployment', paused: true, reason });
     t.s.pausedDeployment = true;
   }
@@ -324,7 +329,8 @@ function startStepIfReached(t: Tick): void {
   const pct = percentNow(t);
   if (!stepReached(stable.version, canary.version, pct, t.obs.readyEndpoints)) {
     const waited = t.now - (s.stepEnteredAt ?? t.now);
-    s.waitingFor = pct < 100 && waited >= t.spec.maxStepDurationMs ? `canary pods: not enough ready for ${pct} % after ${Math.round(waited / 1000)} s` : null;
+    // A fixed text, so that waiting does not rewrite the annotation on every tick.
+    s.waitingFor = pct < 100 && waited >= t.spec.maxStepDurationMs ? `canary pods: not enough ready for ${pct} % within rollout.maxStepDuration` : null;
     return;
   }
   Object.assign(s, { stepStartedAt: t.now, waitingFor: null } satisfies Partial<RolloutState>);
@@ -416,18 +422,18 @@ function sameWeights(a: WeightTable, b: WeightTable): boolean {
 /**
  * Gated mode holds the Deployment paused while a step is judged and unpauses it for the next batch;
  * glidepath unpauses what it paused once the rollout is over, and lets a changed template through
- * (a paused Deployment creates no ReplicaSet). Observe mode leaves spec.paused alone, except to undo
- * its own pause abort action when the template changes.
+ * (a paused Deployment creates no ReplicaSet). Observe mode never touches spec.paused here: after a
+ * pause abort action the operator resumes the Deployment (`kubectl rollout resume`).
  */
 function syncDeploymentPause(t: Tick): void {
   const s = t.s;
-  const gated = t.spec.mode === 'gated';
+  if (t.spec.mode !== 'gated') return;
   let desired: boolean | null = null;
   let reason = '';
-  if (t.d.templateChanged && (s.pausedDeployment || (gated && inRollout(s)))) {
+  if (t.d.templateChanged && (s.pausedDeployment || inRollout(s))) {
     desired = false;
     reason = 'the template changed: Kubernetes creates its ReplicaSet';
-  } else if (gated && inRollout(s)) {
+  } else if (inRollout(s)) {
     const canary = t.obs.replicaSets.find((r) => r.version === s.canary?.version);
     desired = s.phase === 'paused' || shouldHoldDeployment((s.stable as VersionRef).version, canary, percentNow(t), t.obs);
     reason = desired ? `hold step ${s.stepIndex} while it is judged` : `let Kubernetes bring the pods for ${percentNow(t)} %`;

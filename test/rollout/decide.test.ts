@@ -237,10 +237,19 @@ t.test('manual abort; evidence about another pair never aborts this one', async 
 t.test('abort actions: pause and none; observe mode still runs the abort action', async (t) => {
   let d = started({ 'rollout.abortAction': 'pause', 'rollout.mode': 'observe' });
   let a = d.advance(100).tick(during(4, 1, false), evidence({ abort: 'latency' }));
-  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [true], 'pause is the abort action, even in observe mode');
+  t.equal(ofType(a, 'pauseOnAbort').length, 1, 'pause is the abort action, even in observe mode');
+  t.same(ofType(a, 'pauseDeployment'), [], 'observe mode: no gating pause');
   t.same(ofType(a, 'rollback'), []);
   a = d.advance(1_000).tick(during(4, 1, true));
   t.same(a, [], 'afterwards nothing repeats while the aborted template stays the newest');
+  a = d.advance(1_000).tick(during(4, 1, true, { templateChanged: true }));
+  t.same(a, [], 'observe mode leaves resuming a paused Deployment to its operator');
+
+  d = started({ 'rollout.abortAction': 'pause' });
+  a = d.advance(100).tick(during(4, 1, true), evidence({ abort: 'latency' }));
+  t.equal(ofType(a, 'pauseOnAbort').length, 1);
+  a = d.advance(1_000).tick(during(4, 1, true, { templateChanged: true }));
+  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [false], 'gated: the paused Deployment lets a changed template through');
 
   d = started({ 'rollout.abortAction': 'none' });
   a = d.advance(100).tick(during(4, 1, true), evidence({ abort: 'latency' }));
@@ -369,6 +378,7 @@ t.test('observe mode never writes the Deployment', async (t) => {
   all.push(...d.advance(2_000).tick(world({ newest: C, rs: { [S]: { revision: 1, ready: 0 }, [C]: { revision: 2, ready: 4 } } })));
   t.equal(d.state.phase, 'completed', 'Kubernetes removed every old pod: done');
   t.same(ofType(all, 'pauseDeployment'), []);
+  t.same(ofType(all, 'pauseOnAbort'), []);
   t.same(ofType(all, 'rollback'), []);
 });
 
@@ -441,4 +451,24 @@ t.test('verbs with no rollout in progress are refused and logged', async (t) => 
 t.test('no Deployment: decide governs nothing', async (t) => {
   const d = new Driver(specWith());
   t.same(d.tick({ deployment: null, replicaSets: [], readyEndpoints: { x: 2 } }), []);
+});
+
+t.test('observe mode: the abort action (rollback) is the one write to the Deployment', async (t) => {
+  const d = started({ 'rollout.mode': 'observe' });
+  const a = d.advance(100).tick(during(3, 1, false), evidence({ abort: 'failure-rate' }));
+  t.same(a[0], { type: 'setWeights', weights: { [S]: 10_000, [C]: 0 } });
+  t.equal(ofType(a, 'rollback').length, 1);
+  t.same(ofType(a, 'pauseDeployment'), []);
+});
+
+t.test('canary pods that do not come: said once, not rewritten every tick', async (t) => {
+  const d = started();
+  d.advance(6_000).tick(during(4, 1, true), healthy); // to 25 %: needs a second canary pod
+  const stuck = during(4, { revision: 2, ready: 1, desired: 2 }, true);
+  d.advance(301_000).tick(stuck);
+  t.match(d.state.waitingFor, /canary pods: not enough ready for 25 %/);
+  t.same(ofType(d.advance(5_000).tick(stuck), 'annotate'), [], 'no new state while nothing changes');
+  d.advance(1_000).tick(during({ revision: 1, ready: 3 }, { revision: 2, ready: 2 }, true));
+  t.equal(d.state.waitingFor, null);
+  t.not(d.state.stepStartedAt, null, 'the step is judged once its pods are there');
 });
