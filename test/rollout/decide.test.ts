@@ -472,3 +472,11 @@ t.test('canary pods that do not come: said once, not rewritten every tick', asyn
   t.equal(d.state.waitingFor, null);
   t.not(d.state.stepStartedAt, null, 'the step is judged once its pods are there');
 });
+
+t.test('abort at 100 % with no stable pod left: the canary weight is 0 and the data plane falls back to it', async (t) => {
+  const d = started();
+  d.tick(during(4, 1, true), null, [{ verb: 'promote' }]);
+  const a = d.advance(2_000).tick(during({ revision: 1, ready: 0, desired: 0, pods: 1 }, 4, false), evidence({ abort: 'absolute-rate' }));
+  t.same(a[0], { type: 'setWeights', weights: { [S]: 10_000, [C]: 0 } }, 'stable keeps the weight; buildSnapshot gives a version with no endpoint\'s share to the others');
+  t.same(ofType(a, 'rollback')[0]?.to, { version: S, revision: 1 }, 'the rollback brings the stable pods back');
+});

@@ -133,8 +133,9 @@ export class Driver {
     this.state = state;
   }
 
+  /** One tick; the inputs are deep-frozen, so a decide() that mutated them would throw here. */
   tick(obs: Observation, ev: Evidence | null = null, commands: readonly OperatorCommand[] = []): RolloutAction[] {
-    const result = decide(this.spec, this.state, obs, ev, this.now, commands);
+    const result = decide(this.spec, deepFreeze(structuredClone(this.state)), deepFreeze(obs), ev === null ? null : deepFreeze(ev), this.now, deepFreeze([...commands]));
     this.state = result.state;
     return [...result.actions];
   }
@@ -162,4 +163,12 @@ export function pausedAfter(actions: readonly RolloutAction[], before: boolean):
 
 export function eventReasons(actions: readonly RolloutAction[]): string[] {
   return ofType(actions, 'recordEvent').map((a) => a.reason);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
