@@ -80,6 +80,7 @@ export function budgetBlock(e: Evidence, rolloutMs: number, currentPercent: numb
 
 /** "need ≈ N more canary requests (≈ 40 s at the current rate)". */
 export function needMore(requests: number, stepCanaryRequests: number, elapsedMs: number): string {
+  if (!Number.isFinite(requests)) return 'need more canary requests than the analysis can bound yet';
   const n = Math.max(1, Math.ceil(requests));
   const rate = stepCanaryRequests / Math.max(elapsedMs, 1);
   const eta = rate > 0 ? ` (≈ ${formatSeconds(n / rate)} at the current rate)` : ' (no canary traffic so far)';
