@@ -8,7 +8,7 @@ import { configLeaves } from './load.ts';
 function typeOf(schema: TSchema): string {
   if (schema[DURATION_FORMAT] === true) return 'duration';
   if (Array.isArray(schema.enum)) return (schema.enum as string[]).join(' \\| ');
-  if (schema.type === 'array') return `list of ${(schema.items as TSchema).type as string}`;
+  if (schema.type === 'array') return `list of ${String((schema.items as TSchema).type ?? (schema.items as TSchema).title)}`;
   if (schema.pattern?.includes('\\d{1,5}')) return 'host:port';
   return String(schema.type);
 }

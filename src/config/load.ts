@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ConfigSchema, DURATION_FORMAT, type Config } from './schema.ts';
+import { ConfigSchema, DURATION_FORMAT, ROLLOUT_STEP_FORMAT, type Config } from './schema.ts';
 import { parseDuration } from '../core/duration.ts';
 import { parseHostPort } from '../core/address.ts';
 import { ValidationError, pointerToPath, type FieldError } from '../core/errors.ts';
@@ -72,6 +72,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (errors.length === 0) {
     const withDefaults = Value.Default(ConfigSchema, structuredClone(doc)) as Doc;
     for (const e of Value.Errors(ConfigSchema, withDefaults)) {
+      // A step is a union; its one "Expected union value" says nothing useful: rolloutStepErrors()
+      // reports the field that is wrong instead.
+      if (e.schema[ROLLOUT_STEP_FORMAT] === true) continue;
       const path = pointerToPath(e.path);
       const leafPath = path.replace(/\[\d+\]$/, '');
       const leaf = leaves.find((l) => l.path.join('.') === leafPath);
@@ -79,6 +82,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       errors.push({ path, message: `${describeError(e.message, leaf?.schema ?? e.schema, e.value)} (from ${where})` });
     }
     errors.push(...semanticErrors(withDefaults as unknown as Config));
+    errors.push(...rolloutStepErrors(withDefaults.rollout, origin.get('rollout.steps') ?? 'defaults'));
     if (errors.length === 0) return deepFreeze(resolveDurations(withDefaults, ConfigSchema)) as unknown as Config;
   }
   throw new ValidationError('GP_CONFIG_INVALID', sources.file ? `config ${sources.file}` : 'config', dedupe(errors));
@@ -111,6 +115,14 @@ export function readDocument(file: string, errors: FieldError[]): Doc | undefine
 function fromEnvString(raw: string, schema: TSchema): unknown {
   if (schema.type === 'integer' || schema.type === 'number') return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   if (schema.type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  // A list of objects (rollout.steps) comes as a YAML or JSON flow sequence: [{setWeight: 5}, {pause: {}}].
+  if (schema.type === 'array' && raw.trim().startsWith('[')) {
+    try {
+      return parseYaml(raw) as unknown;
+    } catch {
+      return raw;
+    }
+  }
   if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean).map((item) => fromEnvString(item, schema.items as TSchema));
   if (schema[DURATION_FORMAT] === true && /^\d+$/.test(raw)) return Number(raw);
   return raw;
@@ -147,6 +159,39 @@ function semanticErrors(config: Config): FieldError[] {
   return errors;
 }
 
+/**
+ * rollout.steps field by field: each step is exactly one of {setWeight: 0..100} or {pause: {duration?}},
+ * and setWeight never decreases (a canary's share only grows until the rollout ends or aborts).
+ */
+function rolloutStepErrors(rollout: unknown, where: string): FieldError[] {
+  const steps = rollout !== null && typeof rollout === 'object' ? (rollout as Doc).steps : undefined;
+  if (!Array.isArray(steps)) return [];
+  const errors: FieldError[] = [];
+  const push = (i: number, field: string, message: string): void => void errors.push({ path: `rollout.steps[${i}]${field}`, message: `${message} (from ${where})` });
+  let last = -1;
+  let lastAt = -1;
+  steps.forEach((step: unknown, i) => {
+    const got = `; got ${JSON.stringify(step)}`;
+    if (step === null || typeof step !== 'object' || Array.isArray(step)) return push(i, '', `expected {setWeight: N} or {pause: {duration}}${got}`);
+    const keys = Object.keys(step);
+    if (keys.length !== 1 || (keys[0] !== 'setWeight' && keys[0] !== 'pause')) return push(i, '', `expected exactly one of setWeight, pause${got}`);
+    const value = (step as Doc)[keys[0] as string];
+    if (keys[0] === 'setWeight') {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 100) return push(i, '.setWeight', `expected a whole percent 0..100; got ${JSON.stringify(value)}`);
+      if (value < last) push(i, '.setWeight', `must not decrease: ${value} after ${last} at rollout.steps[${lastAt}]`);
+      last = value;
+      lastAt = i;
+      return;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return push(i, '.pause', `expected {duration: "30s"} or {} (hold until resumed); got ${JSON.stringify(value)}`);
+    for (const [key, v] of Object.entries(value)) {
+      if (key !== 'duration') push(i, `.pause.${key}`, 'unknown field (a pause has only duration)');
+      else if ((typeof v !== 'string' && typeof v !== 'number') || parseDuration(v) === undefined) push(i, '.pause.duration', `expected a duration such as "30s" or "2m", or a whole number of milliseconds; got ${JSON.stringify(v)}`);
+    }
+  });
+  return errors;
+}
+
 function sameHost(a: string, b: string): boolean {
   const any = (h: string): boolean => h === '0.0.0.0' || h === '::' || isIP(h) === 0;
   return a === b || any(a) || any(b);
@@ -154,6 +199,12 @@ function sameHost(a: string, b: string): boolean {
 
 function resolveDurations(value: unknown, schema: TSchema): unknown {
   if (schema[DURATION_FORMAT] === true) return parseDuration(value as string | number);
+  if (schema.type === 'array' && Array.isArray(value)) return value.map((item: unknown) => resolveDurations(item, schema.items as TSchema));
+  // A union of objects (a rollout step): resolve through the variant the value matched.
+  if (Array.isArray(schema.anyOf)) {
+    const variant = (schema.anyOf as TSchema[]).find((s) => Value.Check(s, value));
+    return variant ? resolveDurations(value, variant) : value;
+  }
   if (schema.type === 'object' && schema.properties && value && typeof value === 'object') {
     const out: Doc = {};
     for (const [k, v] of Object.entries(value as Doc)) {

@@ -23,6 +23,17 @@ function section<T extends Record<string, TSchema>>(properties: T, description: 
   return Type.Object(properties, { additionalProperties: false, default: {}, description });
 }
 
+/** Marks the schema of one rollout step; the loader reports a bad step field by field instead of "Expected union value". */
+export const ROLLOUT_STEP_FORMAT = 'rolloutStep';
+
+const RolloutStep = Type.Union(
+  [
+    Type.Object({ setWeight: Type.Integer({ minimum: 0, maximum: 100 }) }, { additionalProperties: false }),
+    Type.Object({ pause: Type.Object({ duration: Type.Optional(Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], { [DURATION_FORMAT]: true })) }, { additionalProperties: false }) }, { additionalProperties: false }),
+  ],
+  { [ROLLOUT_STEP_FORMAT]: true, title: 'step' },
+);
+
 const HOST_PORT_PATTERN = '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s\\[\\]]*):\\d{1,5}$';
 
 export const ConfigSchema = Type.Object(
@@ -108,6 +119,26 @@ export const ConfigSchema = Type.Object(
         idleTimeout: duration('5m', 'A WebSocket tunnel with no traffic either way for this long is closed.'),
       },
       'WebSocket (Upgrade) tunnels.',
+    ),
+    rollout: section(
+      {
+        mode: oneOf(['gated', 'observe'] as const, 'gated', 'gated: glidepath pauses the Deployment (spec.paused) while a step is judged and resumes it to let Kubernetes bring the next batch of pods; observe: it never writes the Deployment except for the abort action (no patch rights needed).'),
+        steps: Type.Array(RolloutStep, {
+          default: [{ setWeight: 5 }, { setWeight: 25 }, { setWeight: 50 }, { setWeight: 100 }],
+          description: 'The canary schedule (as Argo Rollouts writes it): {setWeight: N} (percent of requests, never decreasing) advances on evidence; {pause: {duration: 30s}} holds that long; {pause: {}} holds until `glidepath resume` or `promote`. The rollout ends at 100 % whatever the last step. From the environment: a YAML/JSON list.',
+        }),
+        advance: oneOf(['evidence', 'proven'] as const, 'evidence', 'evidence: a step advances once the canary served rollout.minStepRequests requests with no sign of harm and the budget can afford the next step\'s worst case; proven: only once the canary is shown not worse (non-inferiority at rollout.alphaAdvance), which at a 0.1 % bound takes thousands of canary requests.'),
+        minStepDuration: duration('5s', 'Shortest time a step is judged before it may advance.'),
+        minStepRequests: Type.Integer({ minimum: 0, default: 100, description: 'Canary requests a step needs before it may advance (advance: evidence).' }),
+        maxStepDuration: duration('5m', 'A step with no verdict after this long is inconclusive: see rollout.onInconclusive.'),
+        onInconclusive: oneOf(['pause', 'advance'] as const, 'pause', 'pause: hold the step and report how many more canary requests a verdict needs (resume or promote to go on); advance: go to the next step anyway, if the budget can afford it.'),
+        abortAction: oneOf(['rollback', 'pause', 'none'] as const, 'rollback', 'What an abort does in Kubernetes after the canary\'s weight went to 0: rollback (the stable ReplicaSet\'s template put back, as `kubectl rollout undo`), pause (the Deployment paused where it is), none.'),
+        alpha: Type.Number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.01, description: 'Chance of aborting a canary that is not worse than stable, over the whole rollout however often it is checked.' }),
+        alphaAdvance: Type.Number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'Chance per step of advancing (advance: proven) a canary that is worse than the bounds.' }),
+        budget: Type.Number({ minimum: 0, maximum: 1, default: 0.001, description: 'Share of all client requests since the rollout began that may fail because of the canary (beyond stable\'s own rate); a projected breach blocks a step, a breach aborts.' }),
+        unhealthyPodRestarts: Type.Integer({ minimum: 1, default: 3, description: 'A canary pod whose containers restarted this many times (a crash loop) aborts the rollout.' }),
+      },
+      'Rollouts of the Deployment (with --deployment): steps, advance and abort.',
     ),
   },
   { additionalProperties: false },
