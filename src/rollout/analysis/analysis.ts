@@ -64,6 +64,7 @@ export class RolloutAnalysis implements OutcomeObserver {
   readonly lnSRThreshold: number;
   readonly lnAdvanceThreshold: number;
 
+  readonly #srThreshold: number; // 2·T/α, linear
   readonly #clock: Clock;
   readonly #onAbort: ((reason: AbortReason, evidence: Evidence) => void) | undefined;
   readonly #warmupMs: number;
@@ -123,7 +124,8 @@ export class RolloutAnalysis implements OutcomeObserver {
     if (!(this.#warmupMs >= 0) || !(this.#warmupCanary >= 0)) throw new Error('RolloutAnalysis: warmup ms and canaryRequests must be ≥ 0');
 
     this.lnEThreshold = Math.log(2 / this.alpha);
-    this.lnSRThreshold = Math.log((2 * tMax) / this.alpha);
+    this.#srThreshold = (2 * tMax) / this.alpha;
+    this.lnSRThreshold = Math.log(this.#srThreshold);
     this.lnAdvanceThreshold = Math.log(1 / this.alphaAdvance);
     this.#clock = clock;
     this.#onAbort = options.onAbort;
@@ -274,11 +276,12 @@ export class RolloutAnalysis implements OutcomeObserver {
     if (this.#abort !== null) return;
     const lnE = this.lnEThreshold;
     const lnSR = this.lnSRThreshold;
+    const r = this.#srThreshold;
     const [l50, l90, l99] = this.#latency as [MixtureEProcess, MixtureEProcess, MixtureEProcess];
     const near =
-      this.#failure.maxL >= lnE || this.#failure.maxS >= lnSR ||
+      this.#failure.maxL >= lnE || this.#failure.maxR >= r ||
       this.#absolute.maxL >= lnE || this.#absolute.maxS >= lnSR ||
-      l50.maxL >= lnE || l50.maxS >= lnSR || l90.maxL >= lnE || l90.maxS >= lnSR || l99.maxL >= lnE || l99.maxS >= lnSR;
+      l50.maxL >= lnE || l50.maxR >= r || l90.maxL >= lnE || l90.maxR >= r || l99.maxL >= lnE || l99.maxR >= r;
     if (!near) return;
     const f = this.#failure.lnE();
     const a = this.#absolute.lnE();

@@ -30,16 +30,22 @@ export class MixtureEProcess {
   events = 0;
   /** max_i ln of the plain process at grid point i: the mixture can cross c only if this does. */
   maxL = 0;
-  /** The same for the Shiryaev-Roberts form. */
-  maxS = -Infinity;
+  /** max_i of the Shiryaev-Roberts statistic R_i (linear): the same for the SR form. */
+  maxR = 0;
 
   readonly #lnRatio: Float64Array; // ln(r/r0)
   readonly #lnWeight: number;
   readonly #l: Float64Array; // ln plain process per grid point
-  readonly #s: Float64Array; // ln Shiryaev-Roberts per grid point, −∞ = 0
+  // R per grid point, in linear space: R ≥ L > 0 after an event so it cannot underflow, and it
+  // stays far below overflow until long after its bound (2·T/α) is crossed; clamped there.
+  readonly #r: Float64Array;
   readonly #withSR: boolean;
-  // ln(1 + ρ(r − 1)) − ln(1 + ρ(r0 − 1)) for the last ρ seen: ρ changes only when the weights do.
-  readonly #norm: Float64Array;
+  // Per-event increments for the last ρ seen (ρ changes only when the weights do): ln L and L for
+  // an event on the canary and on stable, so an event costs adds and multiplies, no logarithm.
+  readonly #incCanary: Float64Array;
+  readonly #incStable: Float64Array;
+  readonly #likCanary: Float64Array;
+  readonly #likStable: Float64Array;
   #rho = Number.NaN;
 
   constructor(grid: readonly number[], options: { nullRatio?: number; shiryaevRoberts?: boolean } = {}) {
@@ -53,8 +59,11 @@ export class MixtureEProcess {
     this.#lnRatio = Float64Array.from(grid, (r) => Math.log(r / this.nullRatio));
     this.#lnWeight = -Math.log(k);
     this.#l = new Float64Array(k);
-    this.#s = new Float64Array(k).fill(-Infinity);
-    this.#norm = new Float64Array(k);
+    this.#r = new Float64Array(k);
+    this.#incCanary = new Float64Array(k);
+    this.#incStable = new Float64Array(k);
+    this.#likCanary = new Float64Array(k);
+    this.#likStable = new Float64Array(k);
   }
 
   /**
@@ -63,27 +72,30 @@ export class MixtureEProcess {
    */
   event(canary: boolean, rho: number): void {
     const k = this.grid.length;
-    if (rho !== this.#rho) {
-      const base = Math.log1p(rho * (this.nullRatio - 1));
-      for (let i = 0; i < k; i++) this.#norm[i] = Math.log1p(rho * ((this.grid[i] as number) - 1)) - base;
-      this.#rho = rho;
-    }
+    if (rho !== this.#rho) this.#setRho(rho);
+    const inc = canary ? this.#incCanary : this.#incStable;
+    const lik = canary ? this.#likCanary : this.#likStable;
     let maxL = -Infinity;
-    let maxS = -Infinity;
+    let maxR = 0;
     for (let i = 0; i < k; i++) {
-      const inc = (canary ? (this.#lnRatio[i] as number) : 0) - (this.#norm[i] as number);
-      const l = (this.#l[i] as number) + inc;
+      const l = (this.#l[i] as number) + (inc[i] as number);
       this.#l[i] = l;
       if (l > maxL) maxL = l;
       if (this.#withSR) {
-        const s = logAddOne(this.#s[i] as number) + inc;
-        this.#s[i] = s;
-        if (s > maxS) maxS = s;
+        let r = ((this.#r[i] as number) + 1) * (lik[i] as number);
+        if (r > MAX_R) r = MAX_R;
+        this.#r[i] = r;
+        if (r > maxR) maxR = r;
       }
     }
     this.maxL = maxL;
-    this.maxS = maxS;
+    this.maxR = maxR;
     this.events++;
+  }
+
+  /** max_i ln R_i. */
+  get maxS(): number {
+    return Math.log(this.maxR);
   }
 
   /** ln of the plain mixture (equal weights). */
@@ -93,18 +105,35 @@ export class MixtureEProcess {
 
   /** ln of the Shiryaev-Roberts mixture (−∞ before the first event, or without the SR form). */
   lnSR(): number {
-    return logSumExp(this.#s) + this.#lnWeight;
+    let sum = 0;
+    for (let i = 0; i < this.#r.length; i++) sum += this.#r[i] as number;
+    return Math.log(sum) + this.#lnWeight;
   }
 
   /** Back to the start (E = 1, R = 0), as non-inferiority does at each step. */
   reset(): void {
     this.#l.fill(0);
-    this.#s.fill(-Infinity);
+    this.#r.fill(0);
     this.maxL = 0;
-    this.maxS = -Infinity;
+    this.maxR = 0;
     this.events = 0;
   }
+
+  #setRho(rho: number): void {
+    const base = Math.log1p(rho * (this.nullRatio - 1));
+    for (let i = 0; i < this.grid.length; i++) {
+      const norm = Math.log1p(rho * ((this.grid[i] as number) - 1)) - base;
+      this.#incStable[i] = -norm;
+      this.#incCanary[i] = (this.#lnRatio[i] as number) - norm;
+      this.#likStable[i] = Math.exp(-norm);
+      this.#likCanary[i] = Math.exp((this.#lnRatio[i] as number) - norm);
+    }
+    this.#rho = rho;
+  }
 }
+
+/** Where a Shiryaev-Roberts statistic stops growing: e^600, long past any bound 2·T/α. */
+const MAX_R = Math.exp(600);
 
 /**
  * The absolute-rate component: the canary's own failure rate against the budget rate p0, over canary
