@@ -165,12 +165,18 @@ t.test('the budget guard: X = F_c − p̂_s·n_c against ε·N', async (t) => {
   // Each canary failure adds 1 and its request 0.001; N = 10 000 allows X up to 10.
   let broke = -1;
   for (let i = 1; i <= 20 && broke < 0; i++) if (b.observe(true, true)) broke = i;
-  // After i failures: X = i − 0.001·(1000 + i), ε·N = 0.001·(10 000 + i): first i with X ≥ ε·N is 12.
+  // After i failures: X = i − 0.001·(1000 + i), ε·N = 0.001·(10 000 + i): first i with X > ε·N is 12.
   t.equal(broke, 12);
   const e = b.evidence();
   t.equal(e.clientRequests, 10_012);
   t.ok(Math.abs(e.excessFailures - (12 - 0.001 * 1012)) < 1e-9);
   t.equal(e.remaining, 0);
+
+  // Before 1/ε requests one failure is not yet a breach: it would be > ε·N for any N < 1000.
+  const young = new BudgetGuard(0.001);
+  for (let i = 0; i < 998; i++) young.observe(false, false);
+  t.equal(young.observe(true, true), false, 'N = 999, X = 1: too early to judge');
+  t.equal(young.observe(true, true), true, 'N = 1000, X = 2 > 1: a breach');
   t.ok(Math.abs(e.ratio - e.excessFailures / 10_012) < 1e-12);
 
   // Through the analysis: client-gone requests are not counted, and the breach aborts once.
@@ -180,7 +186,7 @@ t.test('the budget guard: X = F_c − p̂_s·n_c against ε·N', async (t) => {
   for (let i = 0; i < 5000; i++) a.requestDone('old', false, false);
   for (let i = 0; i < 100; i++) a.requestDone('new', true, true);
   t.equal(a.evidence().budget.clientRequests, 5000);
-  // X = k ≥ 0.001·(5000 + k) first at k = 6.
+  // X = k > 0.001·(5000 + k) first at k = 6.
   for (let i = 0; i < 5; i++) a.requestDone('new', true, false);
   t.same(aborts, []);
   for (let i = 0; i < 5; i++) a.requestDone('new', true, false);

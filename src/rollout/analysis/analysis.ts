@@ -90,6 +90,12 @@ export class RolloutAnalysis implements OutcomeObserver {
   #canaryFailures = 0;
   #stableRequests = 0;
   #stableFailures = 0;
+  // Stable's recent rate: the current half-window plus the previous one (#recent* = both).
+  readonly #halfLength: number;
+  #halfRequests = 0;
+  #halfFailures = 0;
+  #recentRequests = 0;
+  #recentFailures = 0;
   #stepCanaryRequests = 0;
   #stepCanaryFailures = 0;
   #stepCanaryEvents = 0; // failure events on the canary in the step with 0 < ρ < 1 (for the CS)
@@ -130,6 +136,7 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#clock = clock;
     this.#onAbort = options.onAbort;
     this.#absolute = new AbsoluteRateEProcess(budget);
+    this.#halfLength = Math.ceil(5 / budget);
     this.#niAbsolute = new AbsoluteNonInferiority(pMax);
     this.#niRelative = new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: rMax, shiryaevRoberts: false });
     this.#niLatency = [0, 1].map(() => new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: latencyMargin, shiryaevRoberts: false }));
@@ -161,8 +168,7 @@ export class RolloutAnalysis implements OutcomeObserver {
         this.#stepCanaryRequests++;
         this.#stepCanaryFailures++;
       } else {
-        this.#stableRequests++;
-        this.#stableFailures++;
+        this.#countStable(true);
       }
       if (informative) {
         this.#failure.event(canary, rho);
@@ -179,7 +185,7 @@ export class RolloutAnalysis implements OutcomeObserver {
       this.#canaryRequests++;
       this.#stepCanaryRequests++;
     } else {
-      this.#stableRequests++;
+      this.#countStable(false);
     }
     if (!(latencyMs >= 0)) return;
     const bucket = latencyBucket(latencyMs);
@@ -262,8 +268,31 @@ export class RolloutAnalysis implements OutcomeObserver {
     };
   }
 
+  // Stable's own rate, since the rollout began and over its last 5/p0..10/p0 requests (two halves):
+  // under drifting load the cumulative rate lags, and a canary failing like stable at a peak above
+  // p0 is not the canary's fault.
   #absoluteActive(): boolean {
-    return this.#stableFailures === 0 || this.#stableFailures < this.#absolute.p0 * this.#stableRequests;
+    const p0 = this.#absolute.p0;
+    return (
+      (this.#stableFailures === 0 || this.#stableFailures < p0 * this.#stableRequests) &&
+      (this.#recentFailures === 0 || this.#recentFailures < p0 * this.#recentRequests)
+    );
+  }
+
+  #countStable(failed: boolean): void {
+    this.#stableRequests++;
+    if (failed) this.#stableFailures++;
+    this.#halfRequests++;
+    if (failed) this.#halfFailures++;
+    if (this.#halfRequests >= this.#halfLength) {
+      this.#recentRequests = this.#halfRequests;
+      this.#recentFailures = this.#halfFailures;
+      this.#halfRequests = 0;
+      this.#halfFailures = 0;
+    } else {
+      this.#recentRequests++;
+      if (failed) this.#recentFailures++;
+    }
   }
 
   #warmedUp(now: number): boolean {
