@@ -52,6 +52,8 @@ export interface RolloutResult {
   readonly requests: number;
   /** ms from the first request to the abort decision (fake clock). */
   readonly msToAbort: number | null;
+  /** ms from the first request routed to the canary to the abort decision. */
+  readonly msFromFirstCanary: number | null;
   /** Canary requests in the first step when `proven` was first read as true, or null. */
   readonly provenAfter: number | null;
 }
@@ -78,6 +80,7 @@ export function simulateRollout(s: Scenario, seed: number): RolloutResult {
   const checkEvery = s.checkProvenEvery ?? 0;
   let provenAfter: number | null = null;
   let stepCanary = 0;
+  let firstCanaryAt: number | null = null;
   for (let step = 0; step < s.steps.length; step++) {
     const { share, requests: length } = s.steps[step] as { share: number; requests: number };
     if (step > 0) analysis.restartStep();
@@ -89,6 +92,7 @@ export function simulateRollout(s: Scenario, seed: number): RolloutResult {
       const failed = random.float() < p;
       requests++;
       if (canary) {
+        firstCanaryAt ??= clock.t;
         canaryRequests++;
         stepCanary++;
         if (failed) canaryFailures++;
@@ -102,7 +106,7 @@ export function simulateRollout(s: Scenario, seed: number): RolloutResult {
       analysis.requestDone(canary ? 'new' : 'old', clientFailed, false);
       if (decided !== null) {
         const d = decided as { canaryRequests: number; canaryFailures: number; requests: number };
-        return { abort: analysis.aborted, ...d, msToAbort: clock.t, provenAfter };
+        return { abort: analysis.aborted, ...d, msToAbort: clock.t, msFromFirstCanary: clock.t - (firstCanaryAt ?? 0), provenAfter };
       }
       if (checkEvery > 0 && step === 0 && provenAfter === null && canary && stepCanary % checkEvery === 0 && analysis.evidence().advance.proven) {
         provenAfter = stepCanary;
@@ -110,7 +114,7 @@ export function simulateRollout(s: Scenario, seed: number): RolloutResult {
     }
     if (step === 0) stepCanary = 0;
   }
-  return { abort: null, canaryRequests, canaryFailures, requests, msToAbort: null, provenAfter };
+  return { abort: null, canaryRequests, canaryFailures, requests, msToAbort: null, msFromFirstCanary: null, provenAfter };
 }
 
 /** The three-step A/A schedule: 5 % → 25 % → 50 %, `perStep` requests each. */
