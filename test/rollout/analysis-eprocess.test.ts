@@ -282,3 +282,27 @@ t.test('onAbort runs once, synchronously, with the evidence at the deciding requ
   t.ok((seen[0]?.failures as number) <= 3, `decided at canary failure ${seen[0]?.failures}`);
   t.match(String(a.callbackError), /callback errors/);
 });
+
+t.test('warm-up: latency exceedances of a step count only after its warm-up', async (t) => {
+  const feed = (warmup: { ms?: number; canaryRequests?: number } | undefined) => {
+    const clock = new FakeClock();
+    const a = new RolloutAnalysis({ canary: 'new', stable: 'old', clock, ...(warmup ? { warmup } : {}) });
+    const random = new XorShiftRandom(21);
+    const events: number[] = [];
+    for (let i = 0; i < 6000; i++) {
+      clock.t += 1;
+      const canary = random.float() < 0.1;
+      a.firstAttempt(canary ? 'new' : 'old', 0.1, ATTEMPT_OK, 10 + 20 * random.float());
+      if (i % 1000 === 999) events.push(a.evidence().components[2]?.events as number);
+    }
+    return events;
+  };
+  const cold = feed(undefined);
+  const warm = feed({ ms: 3000 });
+  t.ok((cold[1] as number) > 0, `no warm-up: exceedances from the first thresholds on (${cold.join(', ')})`);
+  t.equal(warm[1], 0, 'within 3000 ms: none');
+  t.ok((warm[5] as number) > 0 && (warm[5] as number) < (cold[5] as number), `after: counted (${warm.join(', ')})`);
+  const byCount = feed({ canaryRequests: 400 });
+  t.equal(byCount[2], 0, 'fewer than 400 canary requests in 3000: none');
+  t.ok((byCount[5] as number) > 0);
+});

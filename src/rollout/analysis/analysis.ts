@@ -320,7 +320,10 @@ export class RolloutAnalysis implements OutcomeObserver {
     const lnE = this.lnEThreshold;
     const lnSR = this.lnSRThreshold;
     const r = this.#srThreshold;
-    const [l50, l90, l99] = this.#latency as [MixtureEProcess, MixtureEProcess, MixtureEProcess];
+    const latency = this.#latency;
+    const l50 = latency[0] as MixtureEProcess;
+    const l90 = latency[1] as MixtureEProcess;
+    const l99 = latency[2] as MixtureEProcess;
     const near =
       this.#failure.maxL >= lnE || this.#failure.maxR >= r ||
       this.#absolute.maxL >= lnE || this.#absolute.maxS >= lnSR ||
