@@ -25,4 +25,14 @@ export class XorShiftRandom implements Random {
     // Multiply-shift maps 32 random bits onto [0, bound) without a modulo bias worth noting here.
     return Math.floor((this.#state / 0x1_0000_0000) * bound);
   }
+
+  /** A float in [0, 1) with 32 random bits, for simulations (the same stream as `int`). */
+  float(): number {
+    let x = this.#state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#state = x >>> 0;
+    return this.#state / 0x1_0000_0000;
+  }
 }

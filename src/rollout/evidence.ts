@@ -57,7 +57,7 @@ export interface Evidence {
   readonly stableAttempts: ArmCounts;
   /** First attempts on the canary since the current step began (non-inferiority restarts per step). */
   readonly stepCanaryAttempts: ArmCounts;
-  /** ln of the average of the active components' plain e-processes, and the bound ln(2/α). */
+  /** ln of the average of the three components' plain e-processes (an inactive one holds its value; fixed weights keep the average an e-process), and the bound ln(2/α). */
   readonly lnE: number;
   readonly lnEThreshold: number;
   /** ln of the average of their Shiryaev-Roberts forms, and the bound ln(2·T/α). */
