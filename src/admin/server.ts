@@ -23,6 +23,12 @@ export interface AdminVerbBody {
  */
 export type AdminAction = (body: AdminVerbBody) => Promise<unknown> | unknown;
 
+/**
+ * On every admin answer, so that a client can tell the admin listener from the proxy port: the
+ * application behind the proxy may well answer 200 to POST /actions/abort.
+ */
+export const ADMIN_HEADER = 'x-glidepath-admin';
+
 /** Longest accepted verb body; a reason is a sentence, not a document. */
 const MAX_BODY_BYTES = 65_536;
 const MAX_REASON_CHARS = 1_024;
@@ -45,6 +51,7 @@ export interface AdminDeps {
 
 export function createAdminServer(deps: AdminDeps): http.Server {
   const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    res.setHeader(ADMIN_HEADER, '1');
     route(deps, req, res).catch((err: unknown) => {
       if (!res.headersSent) send(res, 500, { error: 'internal', message: err instanceof Error ? err.message : String(err) });
       else res.destroy();

@@ -2,6 +2,7 @@
 // fetch, and every way it can fail turned into a sentence that says what to check.
 
 import { readFileSync } from 'node:fs';
+import { ADMIN_HEADER } from '../admin/server.ts';
 
 /** Where `glidepath serve` listens for admin requests unless admin.listen says otherwise. */
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';
@@ -96,15 +97,19 @@ export async function adminRequest(r: AdminRequest): Promise<unknown> {
   } catch (err) {
     throw connectionError(err, shown, r.timeoutMs);
   }
+  // The proxy port would pass the request to the application, which may answer anything, even 200.
+  if (res.headers.get(ADMIN_HEADER) === null) {
+    throw new AdminClientError(`${url} answered ${res.status} ${res.statusText} without the glidepath admin header: is --admin the glidepath admin listener (admin.listen), not the proxy port?`, res.status);
+  }
   const json = parseJson(text, res.headers.get('content-type'));
   if (res.status >= 200 && res.status < 300) {
-    if (json === undefined) throw new AdminClientError(`${url} answered ${res.status} without JSON: is --admin the glidepath admin listener (admin.listen), not the proxy port?`, res.status);
+    if (json === undefined) throw new AdminClientError(`${url} answered ${res.status} without a JSON document`, res.status);
     return json.value;
   }
   const code = typeof (json?.value as { error?: unknown } | undefined)?.error === 'string' ? (json?.value as { error: string }).error : undefined;
   const message = typeof (json?.value as { message?: unknown } | undefined)?.message === 'string' ? (json?.value as { message: string }).message : undefined;
   if (code === undefined || message === undefined) {
-    throw new AdminClientError(`${url} answered ${res.status} ${res.statusText}, not a glidepath admin error: is --admin the glidepath admin listener (admin.listen), not the proxy port?`, res.status);
+    throw new AdminClientError(`${url} answered ${res.status} ${res.statusText} without a glidepath error document`, res.status);
   }
   switch (res.status) {
     case 401:

@@ -216,7 +216,7 @@ export function percent(ratio: number): string {
   if (!Number.isFinite(ratio)) return '-';
   const p = ratio * 100;
   if (p === 0) return '0%';
-  if (Math.abs(p) < 0.0001) return p > 0 ? '<0.0001%' : '>-0.0001%';
+  if (Math.abs(p) < 0.000001) return p > 0 ? '<0.000001%' : '>-0.000001%';
   if (Math.abs(p) >= 10) return `${Number(p.toFixed(1))}%`;
   return `${Number(p.toPrecision(2))}%`;
 }

@@ -66,6 +66,8 @@ t.test('routes, methods and the bearer token', async (t) => {
   const missing = await fetch(`${url}/nope`);
   t.equal(missing.status, 404);
   t.equal(missing.headers.get('x-glidepath-error'), 'GP_NOT_FOUND');
+  t.equal(missing.headers.get('x-glidepath-admin'), '1', 'every admin answer says it is one');
+  t.equal((await fetch(`${url}/status`)).headers.get('x-glidepath-admin'), '1');
   const wrongMethod = await fetch(`${url}/status`, { method: 'POST' });
   t.equal(wrongMethod.status, 405);
   t.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
