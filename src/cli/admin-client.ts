@@ -138,6 +138,8 @@ function connectionError(err: unknown, url: string, timeoutMs: number): AdminCli
     return new AdminClientError(`the glidepath admin API at ${url} did not answer within ${timeoutMs} ms (--timeout): is it overloaded, or is that address something else?`);
   }
   const cause = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+  // The Fetch standard's port blocklist (SMTP, IRC and the like): fetch refuses before connecting.
+  if (cause?.message === 'bad port') return new AdminClientError(`cannot use ${url}: fetch refuses that port (a blocked port); use the port of admin.listen`);
   const code = cause?.code ?? cause?.errors?.[0]?.code;
   switch (code) {
     case 'ECONNREFUSED':
