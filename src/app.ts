@@ -13,12 +13,14 @@ import type { DiscoverySource } from './discovery/source.ts';
 import { StaticFileDiscovery } from './discovery/static-file.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createMetricsRegistry } from './telemetry/metrics.ts';
-import { createAdminServer } from './admin/server.ts';
+import { createAdminServer, type AdminAction } from './admin/server.ts';
 import { buildStatus } from './admin/status.ts';
 import { PACKAGE_VERSION } from './version.ts';
 
 export interface AppOptions {
   readonly logger?: Logger;
+  /** Admin verbs to serve at POST /actions/<name> (embedders and tests; the rollout controller adds its own). */
+  readonly actions?: Readonly<Record<string, AdminAction>>;
 }
 
 export interface App {
@@ -76,6 +78,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
     status: () => buildStatus({ dataPlane, startedAt, version: PACKAGE_VERSION, discovery: { source: discovery.description, ...discoveryState } }),
     token: config.admin.token,
+    actions: options.actions,
   });
 
   let proxyAddress: AddressInfo;

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/load.ts';
 import { ValidationError, GlidepathError } from '../core/errors.ts';
 import { PACKAGE_VERSION } from '../version.ts';
 import { StaticFileDiscovery } from '../discovery/static-file.ts';
+import { ADMIN_COMMANDS } from './admin-commands.ts';
 
 interface Command {
   readonly summary: string;
@@ -90,6 +91,8 @@ exits 1, or prints "ok" and exits 0.`,
       return 0;
     },
   },
+  // status, promote, abort, pause, resume: the operator's commands against a running glidepath.
+  ...ADMIN_COMMANDS,
   'demo-app': {
     summary: 'run the demo app (the fake pod used by tests, the simulated cluster and the demo)',
     usage: 'glidepath demo-app',

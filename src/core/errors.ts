@@ -21,16 +21,18 @@ export const ERROR_CODES = {
   // Never a response (headers already went out): the client connection is aborted instead.
   GP_UPSTREAM_BODY_ABORTED: { status: 0, summary: 'the pod failed mid-body; the client response is aborted, never ended cleanly' },
   // Proxy-made responses: the request was refused before routing.
-  GP_BAD_REQUEST: { status: 400, summary: 'malformed or ambiguous request (framing, Host, target form, header syntax)' },
+  GP_BAD_REQUEST: { status: 400, summary: 'malformed or ambiguous request (framing, Host, target form, header syntax); admin: a verb body that is not a JSON object' },
   GP_REQUEST_TIMEOUT: { status: 408, summary: 'request headers or body did not arrive within server.headersTimeout / server.requestTimeout' },
-  GP_PAYLOAD_TOO_LARGE: { status: 413, summary: 'a chunk extension or body part exceeded the parser limit' },
+  GP_PAYLOAD_TOO_LARGE: { status: 413, summary: 'a chunk extension or body part exceeded the parser limit; admin: a verb body over 64 KiB' },
   GP_URI_TOO_LONG: { status: 414, summary: 'request target longer than server.maxUrlBytes' },
   GP_HEADERS_TOO_LARGE: { status: 431, summary: 'more header fields than server.maxHeaderCount, or header bytes beyond server.maxHeaderBytes' },
   GP_NOT_IMPLEMENTED: { status: 501, summary: 'a transfer coding other than exactly "chunked", or a method glidepath does not proxy (CONNECT)' },
   GP_VERSION_NOT_SUPPORTED: { status: 505, summary: 'HTTP version other than 1.0 or 1.1 on the request line' },
   GP_NOT_FOUND: { status: 404, summary: 'admin: no such route' },
-  GP_UNAUTHORIZED: { status: 401, summary: 'admin: a mutating verb without the admin bearer token' },
+  GP_UNAUTHORIZED: { status: 401, summary: 'admin: a mutating verb without the admin bearer token, or with a wrong one' },
+  GP_FORBIDDEN: { status: 403, summary: 'admin: mutating verbs are disabled because admin.token is empty' },
   GP_METHOD_NOT_ALLOWED: { status: 405, summary: 'admin: wrong method for the route' },
+  GP_CONFLICT: { status: 409, summary: 'admin: the verb does not apply now (no rollout controller, or no rollout in that state)' },
   // Not responses: reported by the command line, logs and /status.
   GP_CONFIG_INVALID: { status: 0, summary: 'the configuration failed validation; every error is listed with its field path' },
   GP_ENDPOINTS_INVALID: { status: 0, summary: 'the endpoints file failed validation; the last good snapshot stays in force' },

@@ -27,11 +27,12 @@ t.test('--version and -v print the package version', async (t) => {
 t.test('--help lists the commands; help per command', async (t) => {
   const r = run(['--help']);
   t.equal(r.code, 0);
-  for (const c of ['serve', 'check-config', 'demo-app']) t.match(r.out, new RegExp(`\\n  ${c} `));
+  for (const c of ['serve', 'check-config', 'status', 'promote', 'abort', 'pause', 'resume', 'demo-app']) t.match(r.out, new RegExp(`\\n  ${c} `));
   const serve = run(['help', 'serve']);
   t.equal(serve.code, 0);
   t.match(serve.out, /Usage: glidepath serve \[--config FILE\] \[--listen HOST:PORT\] \[--admin HOST:PORT\] \[--endpoints FILE\] \[--log-level LEVEL\]/);
   t.match(run(['check-config', '--help']).out, /Usage: glidepath check-config FILE/);
+  t.match(run(['help', 'abort']).out, /Usage: glidepath abort \[--admin URL\] \[--token-file FILE\] \[--reason TEXT\] \[--json\] \[--timeout DURATION\]\n\n.*\n.*\nSends POST \/actions\/abort/);
 });
 
 t.test('usage errors exit 2 with a message', async (t) => {
