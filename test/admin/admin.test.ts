@@ -2,10 +2,11 @@
 // traffic sent, /status, and mutating verbs refused without the token.
 
 import t from 'tap';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy } from '../helpers/proxy.ts';
-import { rawRequest } from '../helpers/raw.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy } from '../../testkit/proxy.ts';
+import { rawRequest } from '../../testkit/raw.ts';
 import { createAdminServer } from '../../src/admin/server.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   const pod = await startPod({ APP_VERSION: 'v1' });
@@ -41,7 +42,7 @@ t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   });
 
   const stopping = proxy.stop();
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   t.equal((await fetch(`${proxy.adminUrl}/readyz`)).status, 503, 'not ready from the moment shutdown starts');
   t.equal((await fetch(`${proxy.url}/`)).status, 200, 'still serving during the drain delay');
   await stopping;

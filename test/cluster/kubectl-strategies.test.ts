@@ -2,8 +2,9 @@
 // the progress deadline, the Recreate strategy and revisionHistoryLimit cleanup.
 
 import t from 'tap';
-import { DEMO_DEPLOYMENT, kubectl, kubectlOk, rawWatch, testCluster, waitFor } from './helpers.ts';
+import { DEMO_DEPLOYMENT, kubectl, kubectlOk, rawWatch, testCluster } from './helpers.ts';
 import type { WatchEvent } from './helpers.ts';
+import { sleep, waitFor } from '../../testkit/wait.ts';
 
 interface Condition { type: string; status: string; reason: string; message: string }
 
@@ -29,7 +30,7 @@ t.test('rollout pause holds template changes; resume rolls them out', async (t) 
     const d = await deployment(cluster, 'web');
     return d.status.observedGeneration === d.metadata.generation;
   });
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   t.equal(await rsCount(cluster), 2, 'no new ReplicaSet while paused');
   const undo = await kubectl(cluster, ['rollout', 'undo', 'deployment/web']);
   t.match(undo.stderr, /you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' and try again/);

@@ -7,8 +7,9 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { request } from 'undici';
-import { startPod, type Pod } from '../helpers/pods.ts';
-import { startProxy, spawnProxy, type EndpointsDoc } from '../helpers/proxy.ts';
+import { startPod, type Pod } from '../../testkit/pods.ts';
+import { startProxy, spawnProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 
 /** One request is one attempt: retries off when this build has them. */
@@ -94,7 +95,7 @@ async function podEvents(which: Pod, path: string, events: readonly string[], ti
   for (;;) {
     const seen = which.ledger().filter((e) => e.path === path).map((e) => e.ev as string);
     if (seen.length >= events.length || performance.now() > deadline) return seen;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 
@@ -163,7 +164,7 @@ async function keepAlive(): Promise<KeepAlive> {
   c.write('GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n');
   await c.until(() => count() >= 1, 3_000);
   const hint = headerOf(c.text(), 'keep-alive');
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   c.write('GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n');
   const secondAnswered = await c.until(() => count() >= 2, 3_000);
   const idleFrom = performance.now();

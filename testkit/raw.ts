@@ -1,18 +1,7 @@
 // Raw bytes on a real socket: for inputs no well-behaved client library would send.
 
 import net from 'node:net';
-
-/**
- * A loopback port nobody listens on right now (bound, then closed): a dead upstream, or a port to
- * hand a child process that binds it next.
- */
-export async function unusedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
+import { sleep } from './wait.ts';
 
 export interface RawResponse {
   /** Everything the server sent. */
@@ -59,7 +48,7 @@ export function rawRequest(port: number, bytes: string | Buffer | (string | Buff
       for (const part of parts) {
         if (socket.destroyed) return;
         socket.write(part);
-        if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
+        if (options.gapMs) await sleep(options.gapMs);
       }
     });
   });
