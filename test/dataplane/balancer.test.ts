@@ -25,15 +25,19 @@ t.test('slow start: a new pod ramps its share linearly over the window', async (
   for (const fraction of [0, 0.1, 0.25, 0.5, 0.75, 1]) {
     const settled = [new UpstreamEndpoint(endpoint(1), config.upstream), new UpstreamEndpoint(endpoint(2), config.upstream)];
     const fresh = new UpstreamEndpoint(endpoint(3), config.upstream);
-    const now = performance.now();
-    if (fraction < 1) {
-      fresh.readySince = now - fraction * window;
+    // pickEndpoint reads performance.now(): the pod's window is re-anchored before each pick so that
+    // its ramp stays at `fraction` however long the loop takes on a loaded machine.
+    const anchor = (): void => {
+      fresh.readySince = performance.now() - fraction * window;
       fresh.slowStartUntil = fresh.readySince + window;
-    }
+    };
     const random = new XorShiftRandom(1234);
     const n = 60_000;
     let picked = 0;
-    for (let i = 0; i < n; i++) if (pickEndpoint([...settled, fresh], random, fraction < 1) === fresh) picked++;
+    for (let i = 0; i < n; i++) {
+      if (fraction < 1) anchor();
+      if (pickEndpoint([...settled, fresh], random, fraction < 1) === fresh) picked++;
+    }
     const share = picked / n;
     // P2C with equal load picks each pod a third of the time; a ramping pod keeps its pick with
     // probability ramp = max(0.05, elapsed / window).
