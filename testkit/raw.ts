@@ -1,5 +1,7 @@
-// Raw bytes on a real socket: for inputs no well-behaved client library would send.
+// Raw bytes on a real socket: for inputs no well-behaved client library would send, and a real
+// server to see what Node's parser makes of them.
 
+import { createServer, type IncomingMessage, type ServerOptions } from 'node:http';
 import net from 'node:net';
 import { sleep } from './wait.ts';
 
@@ -52,4 +54,45 @@ export function rawRequest(port: number, bytes: string | Buffer | (string | Buff
       }
     });
   });
+}
+
+export interface InspectingServer<T> {
+  readonly port: number;
+  /** Sends raw request bytes and returns what `inspect` made of the parsed request. */
+  ask(bytes: string): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real node:http server that answers each request with the JSON of `inspect(req)`, then closes
+ * the connection: runs code that takes an IncomingMessage on exactly what Node's parser made of
+ * the bytes sent, rather than on a hand-built imitation.
+ */
+export async function inspectingServer<T>(inspect: (req: IncomingMessage) => T, options: ServerOptions = {}): Promise<InspectingServer<T>> {
+  const server = createServer(options, (req, res) => {
+    let body: string;
+    try {
+      body = JSON.stringify({ value: inspect(req) });
+    } catch (err) {
+      body = JSON.stringify({ error: String(err) });
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    async ask(bytes) {
+      const r = await rawRequest(port, bytes);
+      // Past any interim response (Node answers Expect: 100-continue itself).
+      const text = r.text.replace(/^(HTTP\/1\.1 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
+      if (!text.startsWith('HTTP/1.1 200 ')) throw new Error(`Node's parser refused the request (${r.status || 'no answer'}): ${JSON.stringify(bytes)}`);
+      // The body is UTF-8 JSON; rawRequest reads bytes as latin1.
+      const answer = JSON.parse(Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1').toString('utf8')) as { value: T } | { error: string };
+      if ('error' in answer) throw new Error(answer.error);
+      return answer.value;
+    },
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
 }
