@@ -33,5 +33,13 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: banned.map((group) => ({ group: [group], message: `see ../shared/DESIGN.md §5: ${files.join(', ')} may not import ${group}` })) }],
     },
   })),
-  { files: ['test/**', 'loadtest/**', 'bench/**', 'scripts/**'], rules: { 'no-console': 'off' } },
+  // The test kit is imported by test/, loadtest/, bench/ and scripts/, never the other way round:
+  // a regex, so that an import from any depth (../../../test/x.ts) is caught.
+  {
+    files: ['testkit/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(test|loadtest|bench|scripts)/', message: 'testkit/ is imported by test/, loadtest/, bench/ and scripts/; it may not import from them' }] }],
+    },
+  },
+  { files: ['test/**', 'testkit/**', 'loadtest/**', 'bench/**', 'scripts/**'], rules: { 'no-console': 'off' } },
 );

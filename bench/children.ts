@@ -3,9 +3,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '../testkit/wait.ts';
 
 export interface StartOptions {
   /** Pin to this CPU (via taskset, which execs: the pid we get is the real process). */
@@ -90,18 +90,6 @@ export function firstLine(child: Child, timeoutMs = 10_000): Promise<string> {
   });
 }
 
-/** A port the OS just handed out, for programs that cannot report one they bound themselves. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Polls an HTTP URL until it answers 200 (or the child dies, or time runs out). */
 export async function waitForHttp(child: Child, url: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -117,7 +105,7 @@ export async function waitForHttp(child: Child, url: string, timeoutMs = 15_000)
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`${child.name}: ${url} not ready within ${timeoutMs} ms\n${child.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

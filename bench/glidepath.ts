@@ -4,7 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { freePort, start, waitForHttp, type Child } from './children.ts';
+import { start, waitForHttp, type Child } from './children.ts';
+import { unusedPort } from '../testkit/wait.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -34,9 +35,9 @@ export async function startGlidepath(options: { tempDir: string; backendPort: nu
   const root = options.root ?? ROOT;
   const endpoints = join(options.tempDir, 'endpoints.yaml');
   writeFileSync(endpoints, `versions:\n  - { name: v1, revision: 1, weight: 10000 }\nendpoints:\n  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n`);
-  const port = await freePort();
-  let adminPort = await freePort();
-  while (adminPort === port) adminPort = await freePort();
+  const port = await unusedPort();
+  let adminPort = await unusedPort();
+  while (adminPort === port) adminPort = await unusedPort();
   // GLIDEPATH_* from the caller's shell would override defaults; the bench measures the defaults.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GLIDEPATH_') && k !== 'NODE_OPTIONS'));
   // The one exception: no 5 s shutdown drain (off the request path), so SIGTERM ends it at once

@@ -3,8 +3,9 @@
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adopt, freePort, start, waitForHttp, type Child } from './children.ts';
+import { adopt, start, waitForHttp, type Child } from './children.ts';
 import { descendants } from './proc.ts';
+import { unusedPort } from '../testkit/wait.ts';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -49,7 +50,7 @@ http {
 export async function startNginx(tempDir: string, backendPort: number, cpu: number | undefined): Promise<{ child: Child; port: number; pids: () => number[] }> {
   const prefix = join(tempDir, 'nginx');
   for (const d of ['logs', 'tmp']) mkdirSync(join(prefix, d), { recursive: true });
-  const port = await freePort();
+  const port = await unusedPort();
   writeFileSync(join(prefix, 'nginx.conf'), config(port, backendPort));
   const child = start('nginx', NGINX, ['-p', `${prefix}/`, '-e', 'logs/error.log', '-c', 'nginx.conf'], { cpu });
   await waitForHttp(child, `http://127.0.0.1:${port}/`);

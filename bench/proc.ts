@@ -3,6 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { sleep } from '../testkit/wait.ts';
 
 /** Clock ticks per second of utime/stime (100 on every Linux we run on; asked, not assumed). */
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -119,7 +120,7 @@ export async function waitForQuiet(ours: readonly number[], maxPct: number, maxM
   const deadline = performance.now() + maxMs;
   for (;;) {
     const close = openWindow([], ours);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const other = close().otherLoadPct;
     if (other <= maxPct || performance.now() >= deadline) return other;
   }

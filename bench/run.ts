@@ -14,6 +14,7 @@ import { NGINX, nginxInstalled, startNginx } from './nginx.ts';
 import { openWindow, waitForQuiet, type Window } from './proc.ts';
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile.ts';
 import { formatSummary, NOISY_PCT, summarise, type Round, type ThroughputRecord } from './report.ts';
+import { sleep } from '../testkit/wait.ts';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -154,7 +155,7 @@ async function main(): Promise<number> {
       (err: unknown) => ({ status: 0, body: String((err as Error).cause ?? err) }),
     );
     if (answer.status !== 200 || !answer.body.includes('"backend"')) {
-      await new Promise((r) => setTimeout(r, 200)); // let a crashing child finish writing why
+      await sleep(200); // let a crashing child finish writing why
       throw new Error(`${t.name} answered ${answer.status || 'nothing'}${hint}: ${answer.body.slice(0, 300)}\n${t.name} output:\n${t.child.output()}`);
     }
   }

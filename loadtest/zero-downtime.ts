@@ -4,9 +4,10 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startPod, type Pod } from '../test/helpers/pods.ts';
-import { startProxy, type EndpointsDoc, type InProcessProxy } from '../test/helpers/proxy.ts';
-import { runLoad, reconcile, type Ledger, type LoadOptions } from '../test/helpers/ledger.ts';
+import { startPod, type Pod } from '../testkit/pods.ts';
+import { startProxy, type EndpointsDoc, type InProcessProxy } from '../testkit/proxy.ts';
+import { runLoad, reconcile, type Ledger, type LoadOptions } from '../testkit/ledger.ts';
+import { sleep } from '../testkit/wait.ts';
 
 /** A scenario: a fleet of pods behind glidepath, traffic, and a fault repeated on a period. */
 interface Scenario {
@@ -43,8 +44,6 @@ interface Report {
   events: number;
   requestsPerSecond: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A pool of pods behind one proxy whose endpoints file follows the pool. */
 class Fleet {

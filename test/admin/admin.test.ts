@@ -3,11 +3,12 @@
 // without a rollout controller, 400/413 for bad bodies.
 
 import t, { type Test } from 'tap';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy } from '../helpers/proxy.ts';
-import { rawRequest } from '../helpers/raw.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy } from '../../testkit/proxy.ts';
+import { rawRequest } from '../../testkit/raw.ts';
 import { createAdminServer, type AdminDeps } from '../../src/admin/server.ts';
 import { GlidepathError } from '../../src/core/errors.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   const pod = await startPod({ APP_VERSION: 'v1' });
@@ -43,7 +44,7 @@ t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   });
 
   const stopping = proxy.stop();
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   t.equal((await fetch(`${proxy.adminUrl}/readyz`)).status, 503, 'not ready from the moment shutdown starts');
   t.equal((await fetch(`${proxy.url}/`)).status, 200, 'still serving during the drain delay');
   await stopping;

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { startApp, type App } from '../../src/app.ts';
 import type { AdminAction } from '../../src/admin/server.ts';
 import { silentLogger } from '../../src/core/log.ts';
-import { startPod, type Pod } from '../helpers/pods.ts';
+import { startPod, type Pod } from '../../testkit/pods.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export const dir = mkdtempSync(join(tmpdir(), 'glidepath-cli-admin-'));

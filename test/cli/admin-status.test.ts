@@ -4,7 +4,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { cli, glidepath, startDemoPods, TOKEN } from './admin-harness.ts';
-import { unusedPort } from '../helpers/raw.ts';
+import { unusedPort } from '../../testkit/wait.ts';
 
 const pods = await startDemoPods(t);
 

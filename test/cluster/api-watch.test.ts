@@ -2,9 +2,10 @@
 // resourceVersion, selector transitions, bookmarks, timeoutSeconds and 410 Expired (research §2).
 
 import t from 'tap';
-import { rawWatch, testCluster, waitFor } from './helpers.ts';
+import { rawWatch, testCluster } from './helpers.ts';
 import type { WatchEvent } from './helpers.ts';
-import type { Cluster } from '../../loadtest/cluster/index.ts';
+import type { Cluster } from '../../testkit/cluster/index.ts';
+import { waitFor } from '../../testkit/wait.ts';
 
 const CM = '/api/v1/namespaces/default/configmaps';
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
 import { kubeConfig, testCluster } from './helpers.ts';
-import type { Cluster } from '../../loadtest/cluster/index.ts';
+import type { Cluster } from '../../testkit/cluster/index.ts';
 
 const CM = '/api/v1/namespaces/default/configmaps';
 const DEPLOY = '/apis/apps/v1/namespaces/default/deployments';

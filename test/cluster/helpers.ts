@@ -1,13 +1,13 @@
 // Helpers for the simulated-cluster tests: a cluster per test with fast timing knobs and guaranteed
-// teardown, the real kubectl with its own discovery cache, a client-node config, and bounded waits.
+// teardown, the real kubectl with its own discovery cache, a client-node config, and raw watches.
 
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { startCluster } from '../../loadtest/cluster/index.ts';
-import type { Cluster, ClusterOptions } from '../../loadtest/cluster/index.ts';
+import { startCluster } from '../../testkit/cluster/index.ts';
+import type { Cluster, ClusterOptions } from '../../testkit/cluster/index.ts';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -53,22 +53,6 @@ export function kubeConfig(cluster: Cluster): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromString(cluster.kubeconfigYaml);
   return kc;
-}
-
-/** Polls until `fn` returns a truthy value; fails after `timeoutMs` with `what` in the message. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export interface WatchEvent {

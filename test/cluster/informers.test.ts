@@ -3,8 +3,9 @@
 
 import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
-import { kubeConfig, testCluster, waitFor } from './helpers.ts';
-import type { Cluster } from '../../loadtest/cluster/index.ts';
+import { kubeConfig, testCluster } from './helpers.ts';
+import type { Cluster } from '../../testkit/cluster/index.ts';
+import { sleep, waitFor } from '../../testkit/wait.ts';
 
 const NS = 'default';
 const PATH = `/api/v1/namespaces/${NS}/pods`;
@@ -91,7 +92,7 @@ t.test('410 Expired makes the informer relist', async (t) => {
   await waitFor('a relist after the in-stream 410', () => listRequests(cluster) > listsBefore);
 
   // Compaction: the informer's resourceVersion is now too old for the server's history.
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const listsMid = listRequests(cluster);
   // Any write moves the global resourceVersion past the informer's; compaction then makes it too old.
   const core = kubeConfig(cluster).makeApiClient(k8s.CoreV1Api);
@@ -143,6 +144,6 @@ t.test('a plain informer stops for good on a 500 (the pitfall the wrapper exists
   cluster.faults.endWatches();
   await waitFor('the error', () => errors.length === 1);
   const watchesBefore = cluster.requests.filter((r) => r.url.includes('watch=true')).length;
-  await new Promise((r) => setTimeout(r, 1200));
+  await sleep(1200);
   t.equal(cluster.requests.filter((r) => r.url.includes('watch=true')).length, watchesBefore, 'no reconnect');
 });

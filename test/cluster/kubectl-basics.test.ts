@@ -2,7 +2,8 @@
 // imperative creates (protobuf bodies), logs, scale, and the error messages a real cluster gives.
 
 import t from 'tap';
-import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectl, kubectlOk, testCluster, waitFor } from './helpers.ts';
+import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectl, kubectlOk, testCluster } from './helpers.ts';
+import { waitFor } from '../../testkit/wait.ts';
 
 t.test('apply a Deployment and a Service, roll out, and get what a cluster shows', async (t) => {
   const cluster = await testCluster(t);

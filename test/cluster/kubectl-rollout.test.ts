@@ -4,6 +4,7 @@
 import t from 'tap';
 import { DEMO_DEPLOYMENT, kubectlOk, rawWatch, testCluster } from './helpers.ts';
 import type { WatchEvent } from './helpers.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 interface PodLike {
   metadata: { name?: string; deletionTimestamp?: string; labels?: Record<string, string> };
@@ -53,7 +54,7 @@ t.test('set image respects maxSurge and maxUnavailable at every moment; undo re-
   const podWatch = await rawWatch(cluster, '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb', checkPods);
   const rsWatch = await rawWatch(cluster, '/apis/apps/v1/namespaces/default/replicasets', checkRs);
   t.teardown(() => { podWatch.stop(); rsWatch.stop(); });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   rolling = true;
 
   t.match(await kubectlOk(cluster, ['set', 'image', 'deployment/web', 'app=demo:v2']), /image updated/);
@@ -61,7 +62,7 @@ t.test('set image respects maxSurge and maxUnavailable at every moment; undo re-
   t.equal(patch?.contentType, 'application/strategic-merge-patch+json');
   t.match(await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=40s'], { timeoutMs: 45_000 }), /successfully rolled out/);
   // The last old pods may still be terminating; the invariant holds through the end of that too.
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   t.same(violations, [], 'no observed state broke the rolling-update bounds');
   t.ok(maxSeenTotal > replicas, `surge was used (saw ${maxSeenTotal} pods)`);
   t.ok(minSeenAvailable <= replicas, `availability was at least ${minSeenAvailable}`);

@@ -2,8 +2,9 @@
 // the progress deadline, the Recreate strategy and revisionHistoryLimit cleanup.
 
 import t from 'tap';
-import { DEMO_DEPLOYMENT, kubectl, kubectlOk, rawWatch, testCluster, waitFor } from './helpers.ts';
+import { DEMO_DEPLOYMENT, kubectl, kubectlOk, rawWatch, testCluster } from './helpers.ts';
 import type { WatchEvent } from './helpers.ts';
+import { sleep, waitFor } from '../../testkit/wait.ts';
 
 interface Condition { type: string; status: string; reason: string; message: string }
 
@@ -29,7 +30,7 @@ t.test('rollout pause holds template changes; resume rolls them out', async (t) 
     const d = await deployment(cluster, 'web');
     return d.status.observedGeneration === d.metadata.generation;
   });
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   t.equal(await rsCount(cluster), 2, 'no new ReplicaSet while paused');
   const undo = await kubectl(cluster, ['rollout', 'undo', 'deployment/web']);
   t.match(undo.stderr, /you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' and try again/);
@@ -87,11 +88,17 @@ t.test('scaling in the middle of a rollout scales both ReplicaSets proportionall
     const items = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as { spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }[];
     return items.map((r) => `${r.spec.template.spec.containers[0]?.image}=${r.spec.replicas}`).sort().join(' ');
   };
-  await waitFor('the stalled rollout', async () => (await sizes()) === 'demo:v1=4 demo:v2=1');
+  // Each wait keeps the last sizes it read, so that a timeout fails on them rather than on the wait.
+  let seen = '';
+  await waitFor('the stalled rollout', async () => (seen = await sizes()) === 'demo:v1=4 demo:v2=1').catch(() => undefined);
+  t.equal(seen, 'demo:v1=4 demo:v2=1', 'stalled at old 4 + new 1 (surge 1, unavailable 0)');
   await kubectlOk(cluster, ['scale', 'deployment/prop', '--replicas=8']);
   // 8 + surge 2 = 10 shared by the old max-replicas (5): old 4 * 10/5 = 8, new 1 * 10/5 = 2.
-  await waitFor('proportional sizes', async () => (await sizes()) === 'demo:v1=8 demo:v2=2');
-  t.pass('old 8, new 2');
+  await waitFor('proportional sizes', async () => (seen = await sizes()) === 'demo:v1=8 demo:v2=2').catch(() => undefined);
+  t.equal(seen, 'demo:v1=8 demo:v2=2', 'scaled in proportion: old 8, new 2');
+  // The new pods never become ready: the rollout stays where the proportional step left it.
+  await sleep(300);
+  t.equal(await sizes(), 'demo:v1=8 demo:v2=2', 'and stays there');
 });
 
 t.test('revisionHistoryLimit removes the oldest empty ReplicaSets', async (t) => {

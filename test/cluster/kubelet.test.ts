@@ -2,8 +2,9 @@
 // run to completion, and several containers sharing one pod IP.
 
 import t from 'tap';
-import { kubectlOk, testCluster, waitFor } from './helpers.ts';
-import type { Cluster } from '../../loadtest/cluster/index.ts';
+import { kubectlOk, testCluster } from './helpers.ts';
+import type { Cluster } from '../../testkit/cluster/index.ts';
+import { waitFor } from '../../testkit/wait.ts';
 
 interface PodJson {
   metadata: { name: string };

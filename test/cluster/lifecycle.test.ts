@@ -4,8 +4,9 @@
 import https from 'node:https';
 import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
-import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubeConfig, kubectl, kubectlOk, testCluster, waitFor } from './helpers.ts';
-import type { Cluster } from '../../loadtest/cluster/index.ts';
+import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubeConfig, kubectl, kubectlOk, testCluster } from './helpers.ts';
+import type { Cluster } from '../../testkit/cluster/index.ts';
+import { waitFor } from '../../testkit/wait.ts';
 
 async function count(cluster: Cluster, what: string, ns = 'default'): Promise<number> {
   return JSON.parse(await kubectlOk(cluster, ['get', what, '-n', ns, '-o', 'json'])).items.length;

@@ -3,7 +3,8 @@
 // deadline, the terminal phase, and containers that exit on their own.
 
 import t from 'tap';
-import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectlOk, rawWatch, testCluster, waitFor } from './helpers.ts';
+import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectlOk, rawWatch, testCluster } from './helpers.ts';
+import { sleep, waitFor } from '../../testkit/wait.ts';
 
 interface Endpoint { targetRef: { name: string }; conditions: { ready: boolean; serving: boolean; terminating: boolean } }
 interface Slice { endpoints: Endpoint[] | null }
@@ -33,7 +34,7 @@ t.test('delete pod: ready drops at once, serving follows readiness, the endpoint
     if (timeline.filter((x) => x.what.startsWith('pod')).at(-1)?.what !== what) timeline.push({ at: e.at, what });
   });
   t.teardown(() => { sliceWatch.stop(); podWatch.stop(); });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
 
   const started = Date.now();
   t.match(await kubectlOk(cluster, ['delete', 'pod', victim]), new RegExp(`pod "${victim}" deleted`));

@@ -2,14 +2,14 @@
 // the Deployment controller's arithmetic and annotations, and the apiserver's duration format.
 
 import t from 'tap';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../loadtest/cluster/api/patch.ts';
-import { humanDuration, semanticEqual } from '../../loadtest/cluster/api/objects.ts';
-import { labelSelectorString, matchesLabels, parseLabelSelector } from '../../loadtest/cluster/api/selectors.ts';
-import { ApiError } from '../../loadtest/cluster/api/errors.ts';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../testkit/cluster/api/patch.ts';
+import { humanDuration, semanticEqual } from '../../testkit/cluster/api/objects.ts';
+import { labelSelectorString, matchesLabels, parseLabelSelector } from '../../testkit/cluster/api/selectors.ts';
+import { ApiError } from '../../testkit/cluster/api/errors.ts';
 import {
   equalIgnoreHash, maxSurge, maxUnavailable, newRSNewReplicas, proportion, setNewReplicaSetAnnotations,
-} from '../../loadtest/cluster/controllers/deployment-util.ts';
-import type { Deployment, ReplicaSet } from '../../loadtest/cluster/controllers/deployment-util.ts';
+} from '../../testkit/cluster/controllers/deployment-util.ts';
+import type { Deployment, ReplicaSet } from '../../testkit/cluster/controllers/deployment-util.ts';
 
 t.test('label selectors', async (t) => {
   const sel = parseLabelSelector('app=web,tier in (a, b),!canary,env!=dev,track');

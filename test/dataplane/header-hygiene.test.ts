@@ -7,9 +7,9 @@
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy, type EndpointsDoc, type InProcessProxy } from '../helpers/proxy.ts';
-import { rawRequest, type RawResponse } from '../helpers/raw.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy, type EndpointsDoc, type InProcessProxy } from '../../testkit/proxy.ts';
+import { rawRequest, type RawResponse } from '../../testkit/raw.ts';
 
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

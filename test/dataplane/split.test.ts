@@ -2,9 +2,9 @@
 // that are not ready or terminating get nothing (checked on the pods' own ledgers).
 
 import t from 'tap';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy } from '../helpers/proxy.ts';
-import { runLoad, reconcile } from '../helpers/ledger.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy } from '../../testkit/proxy.ts';
+import { runLoad, reconcile } from '../../testkit/ledger.ts';
 import { buildSnapshot } from '../../src/dataplane/snapshot.ts';
 import { pickVersion } from '../../src/dataplane/split.ts';
 import { XorShiftRandom } from '../../src/core/random.ts';

@@ -9,8 +9,9 @@ import { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'undici';
-import { startPod } from '../helpers/pods.ts';
-import { spawnProxy, type EndpointsDoc } from '../helpers/proxy.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { spawnProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 const MB = 1024 * 1024;
 const UPLOAD_BYTES = 50 * MB;
@@ -56,7 +57,6 @@ function assertBounded(t: Test, growth: number, what: string): void {
   t.ok(growth < RSS_GROWTH_LIMIT, `glidepath RSS grew ${(growth / MB).toFixed(1)} MB during ${what} (limit ${RSS_GROWTH_LIMIT / MB} MB)`);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // Warm up (JIT, pools) so that the baselines are honest.
 for (let i = 0; i < 20; i++) {
@@ -172,7 +172,7 @@ t.test('a client that stops reading stalls the pod (backpressure end to end), an
   t.equal(bodyBytes, DOWNLOAD_BYTES, 'exactly the promised bytes');
   t.match(head, /^HTTP\/1\.1 200 /);
   const deadline = performance.now() + 2_000;
-  while (!pod.ledger().some((e) => e.id === id && e.ev === 'done') && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while (!pod.ledger().some((e) => e.id === id && e.ev === 'done') && performance.now() < deadline) await sleep(20);
   t.ok(pod.ledger().some((e) => e.id === id && e.ev === 'done'), 'the pod finished once the client read');
 });
 
@@ -228,7 +228,7 @@ function exchange(bytes: (string | Buffer)[], options: { waitFor100?: boolean } 
       socket.write(first as string | Buffer);
       if (options.waitFor100) {
         const deadline = performance.now() + 2_000;
-        while (!Buffer.concat(chunks).toString('latin1').includes('\r\n\r\n') && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        while (!Buffer.concat(chunks).toString('latin1').includes('\r\n\r\n') && performance.now() < deadline) await sleep(5);
         before100 = Buffer.concat(chunks).toString('latin1');
       }
       for (const part of rest) socket.write(part);

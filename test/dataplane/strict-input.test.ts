@@ -9,11 +9,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy, type EndpointsDoc } from '../helpers/proxy.ts';
-import { unusedPort, rawRequest, type RawResponse } from '../helpers/raw.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
+import { rawRequest, type RawResponse } from '../../testkit/raw.ts';
 import type { LedgerEntry } from '../../src/demo/app.ts';
 import { REJECT_REASONS } from '../../src/dataplane/stats.ts';
+import { sleep, unusedPort } from '../../testkit/wait.ts';
 
 
 interface Refusal { status: number; code: string; reason: string }
@@ -93,7 +94,7 @@ function send(port: number, c: Case, options: { waitMs?: number; gapMs?: number;
 
 async function settle(ms = 150): Promise<void> {
   // The pod writes its ledger synchronously on arrival; this only lets in-flight bytes land.
-  await new Promise((r) => setTimeout(r, ms));
+  await sleep(ms);
 }
 
 async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -330,7 +331,7 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
       s.on('error', () => resolve(false));
     });
     if (up) return;
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   throw new Error(`not listening on ${port} after 5 s: ${output()}`);
 }

@@ -6,9 +6,10 @@
 import t from 'tap';
 import net from 'node:net';
 import { request } from 'undici';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy, spawnProxy, type EndpointsDoc } from '../helpers/proxy.ts';
-import { unusedPort, rawRequest } from '../helpers/raw.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy, spawnProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
+import { rawRequest } from '../../testkit/raw.ts';
+import { unusedPort } from '../../testkit/wait.ts';
 
 
 /** One request is one attempt: retries off when this build has them, so attempt counts are exact. */

@@ -4,9 +4,10 @@
 import t from 'tap';
 import { parseEndpointsFile } from '../../src/discovery/static-file.ts';
 import { ValidationError } from '../../src/core/errors.ts';
-import { startPod } from '../helpers/pods.ts';
-import { startProxy, type EndpointsDoc } from '../helpers/proxy.ts';
-import { runLoad, reconcile } from '../helpers/ledger.ts';
+import { startPod } from '../../testkit/pods.ts';
+import { startProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
+import { runLoad, reconcile } from '../../testkit/ledger.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 function errors(text: string): string[] {
   try {
@@ -86,7 +87,7 @@ t.test('an invalid edit is reported and the last good snapshot stays in force', 
   const status = async (): Promise<{ discovery: { lastError: { code: string; message: string } | null; updates: number } }> => (await (await fetch(`${proxy.adminUrl}/status`)).json()) as never;
   proxy.writeEndpoints('versions: [{name: v1, revision: 1}]\nendpoints: [{address: "127.0.0.1:1", version: nope}]\n');
   const deadline = Date.now() + 5_000;
-  while ((await status()).discovery.lastError === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while ((await status()).discovery.lastError === null && Date.now() < deadline) await sleep(20);
   const s = await status();
   t.equal(s.discovery.lastError?.code, 'GP_ENDPOINTS_INVALID');
   t.match(s.discovery.lastError?.message, /endpoints\[0\]\.version: unknown version "nope"/);
@@ -95,6 +96,6 @@ t.test('an invalid edit is reported and the last good snapshot stays in force', 
   t.equal((await res.json() as { pod: string }).pod, pod.name);
   t.equal((await (await fetch(`${proxy.adminUrl}/readyz`)).status), 200, 'still ready');
   proxy.writeEndpoints(good);
-  while ((await status()).discovery.lastError !== null && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 20));
+  while ((await status()).discovery.lastError !== null && Date.now() < deadline + 5_000) await sleep(20);
   t.equal((await status()).discovery.lastError, null, 'a good edit clears the error');
 });

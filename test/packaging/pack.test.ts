@@ -20,7 +20,7 @@ t.test('the packed tarball installs with production dependencies only and runs',
   t.ok(tarball, 'npm pack wrote a tarball');
   const listing = execFileSync('tar', ['-tzf', join(work, tarball as string)], { encoding: 'utf8' });
   t.match(listing, /package\/dist\/cli\/main\.js/, 'the compiled CLI is in the package');
-  t.notMatch(listing, /package\/(src|test|loadtest|bench)\//, 'sources, tests and tools stay out');
+  t.notMatch(listing, /package\/(src|test|testkit|loadtest|bench)\//, 'sources, tests and tools stay out');
 
   const app = join(work, 'app');
   execFileSync('mkdir', ['-p', app]);

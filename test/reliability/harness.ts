@@ -1,14 +1,15 @@
 // Shared pieces of the reliability scenarios (issue 3, "Tests"): pods and proxies that tear
-// themselves down, bounded waits, /status reads, and ledger summaries that reconcile the client
-// side with what the pods recorded. Built on test/helpers; nothing here changes them.
+// themselves down, /status reads, and ledger summaries that reconcile the client side with what
+// the pods recorded. Built on testkit/; nothing here changes it.
 
 import type { Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import type { LedgerEntry } from '../../src/demo/app.ts';
-import { startPod, type Pod, type PodEnv } from '../helpers/pods.ts';
-import { startProxy, type EndpointsDoc, type InProcessProxy, type TestProxy } from '../helpers/proxy.ts';
 import { Pool } from 'undici';
-import { reconcile, Ledger as LedgerClass, type ClientRecord, type Ledger } from '../helpers/ledger.ts';
+import { startPod, type Pod, type PodEnv } from '../../testkit/pods.ts';
+import { startProxy, type EndpointsDoc, type InProcessProxy, type TestProxy } from '../../testkit/proxy.ts';
+import { reconcile, recordRequest, Ledger as LedgerClass, type ClientRecord, type Ledger } from '../../testkit/ledger.ts';
+import { sleep, waitFor } from '../../testkit/wait.ts';
 
 export type { Pod, PodEnv, EndpointsDoc, InProcessProxy, Ledger, ClientRecord };
 
@@ -46,18 +47,6 @@ export async function proxy(t: Test, doc: EndpointsDoc, flags: Record<string, un
 /** One version with every pod in it, all ready. */
 export function oneVersion(list: readonly Pod[], extra: Partial<EndpointsDoc['endpoints'][number]> = {}): EndpointsDoc {
   return { versions: [{ name: 'v1', revision: 1 }], endpoints: list.map((p) => ({ address: p.address, version: 'v1', name: p.name, ...extra })) };
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` every 10 ms; resolves with the time it took, rejects after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<number> {
-  const start = performance.now();
-  for (;;) {
-    if (await cond()) return performance.now() - start;
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 // ---- /status ----
@@ -115,16 +104,16 @@ export function endpointState(doc: StatusDoc, address: string): string {
 }
 
 /** Waits until the in-process data plane shows `address` in `state` ('absent' once removed). */
-export function waitForState(p: InProcessProxy, address: string, state: string, timeoutMs = 3_000): Promise<number> {
-  return waitFor(`${address} to become ${state}`, () => {
+export async function waitForState(p: InProcessProxy, address: string, state: string, timeoutMs = 3_000): Promise<void> {
+  await waitFor(`${address} to become ${state}`, () => {
     for (const v of p.app.dataPlane.versionStatus()) for (const e of v.endpoints) if (e.address === address) return e.state === state;
     return state === 'absent';
-  }, timeoutMs);
+  }, timeoutMs, 10);
 }
 
 /** Waits until the data plane applied a newer discovery snapshot than `generation`. */
-export function waitForGeneration(p: InProcessProxy, generation: number, timeoutMs = 3_000): Promise<number> {
-  return waitFor(`snapshot generation > ${generation}`, () => p.app.dataPlane.snapshot.generation > generation, timeoutMs);
+export async function waitForGeneration(p: InProcessProxy, generation: number, timeoutMs = 3_000): Promise<void> {
+  await waitFor(`snapshot generation > ${generation}`, () => p.app.dataPlane.snapshot.generation > generation, timeoutMs, 10);
 }
 
 // ---- ledgers ----
@@ -264,19 +253,7 @@ export async function lockstepLoad(options: { url: string; connections: number; 
     const post = i % 10 < options.postRatio * 10;
     const record: ClientRecord = { id: `r${process.pid}-ls${lockstepRun}-${i}`, method: post ? 'POST' : 'GET', outcome: 'lost', status: 0, code: '', version: '', startedAt: Date.now(), endedAt: 0 };
     ledger.records.set(record.id, record);
-    const signal = AbortSignal.timeout(options.requestTimeoutMs ?? 5_000);
-    try {
-      const res = await pool.request({ path: '/', method: record.method, headers: { 'x-test-id': record.id, ...(post ? { 'content-type': 'application/octet-stream' } : {}) }, body: post ? body : null, signal });
-      record.status = res.statusCode;
-      record.code = String(res.headers['x-glidepath-error'] ?? '');
-      record.version = String(res.headers['x-pod-version'] ?? '');
-      await res.body.arrayBuffer();
-      record.outcome = res.statusCode >= 500 ? 'http_5xx' : res.statusCode >= 400 ? 'http_4xx' : 'ok';
-    } catch (err) {
-      record.outcome = signal.aborted ? 'lost' : 'error';
-      record.code = (err as { code?: string }).code ?? (err as Error).name;
-    }
-    record.endedAt = Date.now();
+    await recordRequest(pool, record, { path: '/', body: post ? body : null, timeoutMs: options.requestTimeoutMs ?? 5_000 });
   };
   lockstepRun++;
   try {
@@ -290,16 +267,6 @@ export async function lockstepLoad(options: { url: string; connections: number; 
   return ledger;
 }
 let lockstepRun = 0;
-
-/** `promise`, or `fallback` if it takes longer than `ms` (the timer never outlives the race). */
-export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<F>((resolve) => { timer = setTimeout(() => resolve(fallback), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Established TCP connections to `port` on loopback, from anyone (glidepath's pool or tunnel sockets). */
 export function connectionsTo(port: number): number {

@@ -3,8 +3,9 @@
 // its in-flight requests finish and closes its idle sockets, so no request of any method fails.
 
 import t from 'tap';
-import { runLoad } from '../helpers/ledger.ts';
-import { assertReconciled, failed, figures, log, oneVersion, pods, proxy, sleep, waitForState } from './harness.ts';
+import { runLoad } from '../../testkit/ledger.ts';
+import { assertReconciled, failed, figures, log, oneVersion, pods, proxy, waitForState } from './harness.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 t.test('an endpoint marked terminating, then SIGTERMed, costs no request of any method', async (t) => {
   const list = await pods(t, 3, { LATENCY_MS: '5', ON_SIGTERM: 'drain', DRAIN_MS: '200' });

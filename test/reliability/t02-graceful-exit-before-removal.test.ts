@@ -4,8 +4,9 @@
 // replayed for every method; only POSTs the pod had in flight on closing connections may fail.
 
 import t from 'tap';
-import { runLoad } from '../helpers/ledger.ts';
-import { assertReconciled, duplicates, failed, figures, log, oneVersion, podFigures, pods, proxy, sleep, status, endpointState } from './harness.ts';
+import { runLoad } from '../../testkit/ledger.ts';
+import { assertReconciled, duplicates, failed, figures, log, oneVersion, podFigures, pods, proxy, status, endpointState } from './harness.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 t.test('a pod that drains and exits before glidepath learns it is gone costs no GET', async (t) => {
   const list = await pods(t, 3, { LATENCY_MS: '5', ON_SIGTERM: 'drain', DRAIN_MS: '0' });

@@ -4,9 +4,10 @@
 // file, and a removed pod's upstream connections close.
 
 import t from 'tap';
-import { runLoad } from '../helpers/ledger.ts';
+import { runLoad } from '../../testkit/ledger.ts';
 import { XorShiftRandom } from '../../src/core/random.ts';
-import { assertReconciled, connectionsTo, failed, figures, log, pods, proxy, sleep, waitFor, waitForGeneration, type Pod } from './harness.ts';
+import { assertReconciled, connectionsTo, failed, figures, log, pods, proxy, waitForGeneration, type Pod } from './harness.ts';
+import { sleep, waitFor } from '../../testkit/wait.ts';
 
 
 t.test('endpoints added and removed every second for 20 s cost no request', async (t) => {
@@ -65,7 +66,7 @@ t.test('endpoints added and removed every second for 20 s cost no request', asyn
   await waitFor('removed pods to have no upstream connection', () => {
     socketsLeft = removed.reduce((n, p) => n + connectionsTo(p.port), 0);
     return socketsLeft === 0;
-  }, 2_000).catch(() => undefined);
+  }, 2_000, 10).catch(() => undefined);
 
   const f = await figures(ledger, list);
   // 50 ms of slack after a removal applied: a request dispatched just before may still be in

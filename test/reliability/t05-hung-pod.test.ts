@@ -5,8 +5,9 @@
 
 import t from 'tap';
 import { request } from 'undici';
-import { runLoad, Ledger } from '../helpers/ledger.ts';
-import { assertReconciled, figures, latencies, log, oneVersion, percentile, pod, proxy, sleep, status, versionOf, endpointState } from './harness.ts';
+import { runLoad, Ledger } from '../../testkit/ledger.ts';
+import { assertReconciled, figures, latencies, log, oneVersion, percentile, pod, proxy, status, versionOf, endpointState } from './harness.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 const PER_TRY = 300;
 const RESPONSE = 1_000;

@@ -6,10 +6,11 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
-import { runLoad, Ledger } from '../helpers/ledger.ts';
-import { spawnProxy, type ChildProxy } from '../helpers/proxy.ts';
-import { rawRequest } from '../helpers/raw.ts';
-import { assertReconciled, failed, figures, log, oneVersion, pods, sleep, waitFor, within } from './harness.ts';
+import { runLoad, Ledger } from '../../testkit/ledger.ts';
+import { spawnProxy, type ChildProxy } from '../../testkit/proxy.ts';
+import { rawRequest } from '../../testkit/raw.ts';
+import { assertReconciled, failed, figures, log, oneVersion, pods } from './harness.ts';
+import { sleep, waitFor, within } from '../../testkit/wait.ts';
 
 const DRAIN_DELAY = 800;
 
@@ -37,12 +38,12 @@ t.test('SIGTERM under load: /readyz 503 at once, the drain delay is served, in-f
     runLoad({ url: gp.url, path: '/slow/1500', connections: 3, total: 3, requestTimeoutMs: 8_000 }),
     runLoad({ url: gp.url, path: '/slow/1500', connections: 3, total: 3, postRatio: 1, bodyBytes: 1024, requestTimeoutMs: 8_000 }),
   ]);
-  await waitFor('the slow requests to reach the pods', () => list.reduce((n, p) => n + p.ledger().filter((e) => e.ev === 'recv' && e.path === '/slow/1500').length, 0) === 6, 3_000);
+  await waitFor('the slow requests to reach the pods', () => list.reduce((n, p) => n + p.ledger().filter((e) => e.ev === 'recv' && e.path === '/slow/1500').length, 0) === 6, 3_000, 10);
 
   const signalAt = performance.now();
   gp.kill('SIGTERM');
   let readyzFlippedMs = -1;
-  const flipped = waitFor('/readyz to answer 503', async () => (await readyz(gp)) === 503, 1_000).then((ms) => { readyzFlippedMs = ms; }, () => undefined);
+  const flipped = waitFor('/readyz to answer 503', async () => (await readyz(gp)) === 503, 1_000, 10).then(() => { readyzFlippedMs = performance.now() - signalAt; }, () => undefined);
   // Clients that keep sending during the drain delay (they have not noticed yet).
   const during = runLoad({ url: gp.url, connections: 4, durationMs: DRAIN_DELAY - 300, postRatio: 0.3, bodyBytes: 1024, requestTimeoutMs: 5_000 });
   const closeHeader = rawRequest(gp.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { waitMs: 1_000 });
@@ -85,7 +86,7 @@ t.test('a second SIGTERM exits at once', async (t) => {
   const list = await pods(t, 1);
   const gp = await spawned(t, oneVersion(list), { GLIDEPATH_SHUTDOWN_DRAIN_DELAY: '10s', GLIDEPATH_SHUTDOWN_GRACE_PERIOD: '10s' });
   gp.kill('SIGTERM');
-  await waitFor('/readyz to answer 503', async () => (await readyz(gp)) === 503, 2_000);
+  await waitFor('/readyz to answer 503', async () => (await readyz(gp)) === 503, 2_000, 10);
   const second = performance.now();
   gp.child.kill('SIGTERM');
   const code = await within(gp.exited, 3_000, 'no exit');

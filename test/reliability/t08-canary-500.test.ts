@@ -7,7 +7,7 @@
 // as the budget arithmetic says.
 
 import t from 'tap';
-import { runLoad } from '../helpers/ledger.ts';
+import { runLoad } from '../../testkit/ledger.ts';
 import { assertReconciled, failed, figures, log, pods, pod, proxy, status, versionOf, type Pod, type EndpointsDoc } from './harness.ts';
 
 const STATUSES = [500, 502, 503, 504];

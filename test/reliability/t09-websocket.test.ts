@@ -4,8 +4,9 @@
 // wrong Sec-WebSocket-Accept, or refuses, is never tunnelled: no 101 ever reaches the client.
 
 import t from 'tap';
-import { rawRequest } from '../helpers/raw.ts';
-import { connectionsTo, log, oneVersion, pods, proxy, status, versionOf, waitFor, within, type Pod, type InProcessProxy } from './harness.ts';
+import { rawRequest } from '../../testkit/raw.ts';
+import { connectionsTo, log, oneVersion, pods, proxy, status, versionOf, type Pod, type InProcessProxy } from './harness.ts';
+import { waitFor, within } from '../../testkit/wait.ts';
 
 
 interface Echo {
@@ -39,7 +40,7 @@ t.test('an echo through glidepath; marking its endpoint terminating closes it wi
   const echo = await openEcho(gp);
   t.teardown(() => echo.ws.close());
   t.equal(await echo.roundTrip('hello through glidepath'), 'hello through glidepath', 'text frames echo');
-  const under = await waitFor('the tunnel to show on one pod', () => list.filter((p) => connectionsTo(p.port) === 1).length === 1, 2_000).then(() => list.find((p) => connectionsTo(p.port) === 1) as Pod);
+  const under = await waitFor('the tunnel to show on one pod', () => list.filter((p) => connectionsTo(p.port) === 1).length === 1, 2_000, 10).then(() => list.find((p) => connectionsTo(p.port) === 1) as Pod);
 
   const before = performance.now();
   gp.writeEndpoints({ versions: [{ name: 'v1', revision: 1 }], endpoints: list.map((p) => ({ address: p.address, version: 'v1', name: p.name, terminating: p === under })) });

@@ -5,9 +5,10 @@
 import t from 'tap';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { runLoad } from '../helpers/ledger.ts';
-import { spawnProxy } from '../helpers/proxy.ts';
-import { log, oneVersion, percentile, pod, pods, proxy, sleep, status, waitFor, within } from './harness.ts';
+import { runLoad } from '../../testkit/ledger.ts';
+import { spawnProxy } from '../../testkit/proxy.ts';
+import { log, oneVersion, percentile, pod, pods, proxy, status } from './harness.ts';
+import { sleep, waitFor, within } from '../../testkit/wait.ts';
 
 interface Head {
   status: number;
@@ -58,7 +59,7 @@ t.test('past server.maxInFlight the excess gets 503 GP_OVERLOADED with Retry-Aft
 
   // 20 slow requests fill the limit (half GET, half POST with a body)...
   const slow = sockets.slice(0, 20).map((s, i) => s.send(i % 2 === 0 ? get('/slow/1000', `slow-${i}`) : post('/slow/1000', `slow-${i}`)));
-  await waitFor('20 slow requests to reach the pods', () => list.reduce((n, p) => n + p.ledger().filter((e) => e.ev === 'recv').length, 0) === 20, 3_000);
+  await waitFor('20 slow requests to reach the pods', () => list.reduce((n, p) => n + p.ledger().filter((e) => e.ev === 'recv').length, 0) === 20, 3_000, 10);
   // ...and 20 more, GET and POST, go over it.
   const excess = await Promise.all(sockets.slice(20).map((s, i) => s.send(i % 2 === 0 ? get('/', `over-${i}`) : post('/', `over-${i}`))));
   const served = await Promise.all(slow);
@@ -82,7 +83,7 @@ t.test('past an endpoint connection + pending limit the excess gets 503 with Ret
   const sockets = await Promise.all(Array.from({ length: 6 }, () => openSocket(gp.port)));
   t.teardown(() => sockets.forEach((s) => s.close()));
   const admitted = sockets.slice(0, 4).map((s, i) => s.send(get('/slow/800', `pend-${i}`)));
-  await waitFor('2 requests running at the pod', () => only.ledger().filter((e) => e.ev === 'recv').length === 2, 3_000);
+  await waitFor('2 requests running at the pod', () => only.ledger().filter((e) => e.ev === 'recv').length === 2, 3_000, 10);
   await sleep(50);
   const over = await Promise.all(sockets.slice(4).map((s, i) => s.send(i === 0 ? get('/', `pover-${i}`) : post('/', `pover-${i}`))));
   const done = await Promise.all(admitted);

@@ -14,8 +14,8 @@ import { KubernetesActions } from '../../src/rollout/actions/kubernetes.ts';
 import type { DeploymentJson } from '../../src/rollout/actions/kubernetes.ts';
 import { semanticForm } from '../../src/rollout/actions/template.ts';
 import { ABORT_ANNOTATION, STATE_ANNOTATION } from '../../src/rollout/actions/types.ts';
-import { DEMO_DEPLOYMENT, kubeConfig, kubectl, kubectlOk, testCluster, waitFor } from '../cluster/helpers.ts';
-import { unusedPort } from '../helpers/raw.ts';
+import { DEMO_DEPLOYMENT, kubeConfig, kubectl, kubectlOk, testCluster } from '../cluster/helpers.ts';
+import { unusedPort, waitFor } from '../../testkit/wait.ts';
 
 interface RsJson {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { uid: string }[] };

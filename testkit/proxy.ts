@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { loadConfig } from '../../src/config/load.ts';
-import { startApp, type App } from '../../src/app.ts';
-import { silentLogger } from '../../src/core/log.ts';
+import { loadConfig } from '../src/config/load.ts';
+import { startApp, type App } from '../src/app.ts';
+import { silentLogger } from '../src/core/log.ts';
 
-const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 export interface EndpointsDoc {
   versions: { name: string; revision: number; weight?: number }[];

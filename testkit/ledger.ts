@@ -2,7 +2,8 @@
 // every request's outcome on the client side and reconciles it with what the pods recorded.
 
 import { Pool } from 'undici';
-import type { LedgerEntry } from '../../src/demo/app.ts';
+import type { LedgerEntry } from '../src/demo/app.ts';
+import { sleep } from './wait.ts';
 
 export type ClientOutcome = 'ok' | 'http_5xx' | 'http_4xx' | 'error' | 'lost';
 
@@ -90,9 +91,14 @@ export async function runLoad(options: LoadOptions, ledger = new Ledger()): Prom
       const post = options.postRatio !== undefined && (index % 100) < options.postRatio * 100;
       const record: ClientRecord = { id, method: post ? 'POST' : 'GET', outcome: 'lost', status: 0, code: '', version: '', startedAt: Date.now(), endedAt: 0 };
       ledger.records.set(id, record);
-      await sendOne(pool, options, record, post ? body : null);
+      await recordRequest(pool, record, {
+        path: options.path ?? '/',
+        body: post ? body : null,
+        headers: options.headers,
+        timeoutMs: options.requestTimeoutMs ?? 15_000,
+      });
       const gap = typeof options.gapMs === 'function' ? options.gapMs() : options.gapMs;
-      if (gap !== undefined && gap > 0) await new Promise((r) => setTimeout(r, gap));
+      if (gap !== undefined && gap > 0) await sleep(gap);
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
@@ -100,21 +106,40 @@ export async function runLoad(options: LoadOptions, ledger = new Ledger()): Prom
   return ledger;
 }
 
-async function sendOne(pool: Pool, options: LoadOptions, record: ClientRecord, body: Buffer | null): Promise<void> {
-  const signal = AbortSignal.timeout(options.requestTimeoutMs ?? 15_000);
+/**
+ * What counts as a success, for every load driver: a status below 400 and the whole body read.
+ * A 4xx or 5xx is a failure whoever made it (pod or glidepath); a request still open at its
+ * deadline is lost, any other error (reset, truncated body) is an error.
+ */
+export function outcomeOf(status: number): 'ok' | 'http_4xx' | 'http_5xx' {
+  return status >= 500 ? 'http_5xx' : status >= 400 ? 'http_4xx' : 'ok';
+}
+
+export interface RecordedRequest {
+  readonly path: string;
+  /** A POST body, or null for a GET (the method is the record's). */
+  readonly body: Buffer | null;
+  readonly headers?: Record<string, string> | undefined;
+  /** The request is aborted and recorded as lost after this long. */
+  readonly timeoutMs: number;
+}
+
+/** Sends one request tagged with the record's id and writes how it ended into `record`; never throws. */
+export async function recordRequest(pool: Pool, record: ClientRecord, request: RecordedRequest): Promise<void> {
+  const signal = AbortSignal.timeout(request.timeoutMs);
   try {
     const res = await pool.request({
-      path: options.path ?? '/',
+      path: request.path,
       method: record.method,
-      headers: { 'x-test-id': record.id, ...(body ? { 'content-type': 'application/octet-stream' } : {}), ...options.headers },
-      body,
+      headers: { 'x-test-id': record.id, ...(request.body ? { 'content-type': 'application/octet-stream' } : {}), ...request.headers },
+      body: request.body,
       signal,
     });
     record.status = res.statusCode;
     record.code = String(res.headers['x-glidepath-error'] ?? '');
     record.version = String(res.headers['x-pod-version'] ?? '');
     await res.body.arrayBuffer(); // throws if the body was aborted or truncated
-    record.outcome = res.statusCode >= 500 ? 'http_5xx' : res.statusCode >= 400 ? 'http_4xx' : 'ok';
+    record.outcome = outcomeOf(res.statusCode);
   } catch (err) {
     record.outcome = signal.aborted ? 'lost' : 'error';
     record.code = (err as { code?: string }).code ?? (err as Error).name;

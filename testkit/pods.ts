@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Behaviour, LedgerEntry } from '../../src/demo/app.ts';
+import type { Behaviour, LedgerEntry } from '../src/demo/app.ts';
 
-const DEMO_MAIN = fileURLToPath(new URL('../../src/demo/main.ts', import.meta.url));
+const DEMO_MAIN = fileURLToPath(new URL('../src/demo/main.ts', import.meta.url));
 
 export interface PodEnv {
   APP_VERSION?: string;
