@@ -111,12 +111,16 @@ export class Exchange implements RequestFacts, BodyHolder, Dispatcher.DispatchHa
   /** Begins forwarding: keeps a small body for replays, then sends the first attempt. */
   start(headers: string[]): void {
     this.headers = headers;
-    if (!collectBody(this, this.owner.retryPolicy.replayBufferBytes, (n) => this.owner.reserveReplayBytes(n))) this.#attempt();
+    if (!collectBody(this, this.owner.retryPolicy.replayBufferBytes)) this.#attempt();
   }
 
   bodyReady(): void {
     if (this.clientGone || this.done) return this.finish();
     this.#attempt();
+  }
+
+  reserveReplayBytes(bytes: number): boolean {
+    return this.owner.reserveReplayBytes(bytes);
   }
 
   releaseReplayBytes(bytes: number): void {

@@ -41,6 +41,7 @@ export interface BodyHolder {
   collected: Buffer[] | null;
   /** The body is settled (kept, or streaming): send the first attempt. */
   bodyReady(): void;
+  reserveReplayBytes(bytes: number): boolean;
   releaseReplayBytes(bytes: number): void;
 }
 
@@ -51,10 +52,10 @@ type Tracked = IncomingMessage & { [kHolder]?: BodyHolder };
  * Settles how the body goes out. Returns false when the caller may send at once (no body, or
  * one that streams); true when collection started and `bodyReady()` follows once it is settled.
  */
-export function collectBody(h: BodyHolder, limit: number, reserve: (bytes: number) => boolean): boolean {
+export function collectBody(h: BodyHolder, limit: number): boolean {
   if (!h.chunked && h.contentLength <= 0) return false;
   const want = h.chunked ? limit : h.contentLength;
-  if (want > limit || limit === 0 || !reserve(want)) {
+  if (want > limit || limit === 0 || !h.reserveReplayBytes(want)) {
     h.body = h.req;
     return false;
   }
