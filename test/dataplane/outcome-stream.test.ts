@@ -110,13 +110,22 @@ t.test('a refused connection is a FAILED first attempt; its replay is not report
 });
 
 t.test('a client that goes away: EXCLUDED, and requestDone says clientGone', async (t) => {
-  const slow = await pod(t, { APP_VERSION: 'v1', LATENCY_MS: '400' });
+  const slow = await pod(t, { APP_VERSION: 'v1', LATENCY_MS: '3000' });
   const gp = await proxy(t, { versions: [{ name: 'v1', revision: 1 }], endpoints: [{ address: slow.address, version: 'v1' }] });
   const rec = new Recorder();
   gp.app.dataPlane.setOutcomeObserver(rec);
-  await t.rejects(fetch(`${gp.url}/`, { signal: AbortSignal.timeout(100) }));
-  const deadline = Date.now() + 3_000;
-  while (rec.done.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const client = new AbortController();
+  const pending = fetch(`${gp.url}/gone`, { signal: client.signal });
+  // Abort once the pod holds the request (so the attempt really was under way).
+  const until = (done: () => boolean): Promise<void> => new Promise((resolve) => {
+    const deadline = Date.now() + 5_000;
+    const poll = (): void => void (done() || Date.now() > deadline ? resolve() : setTimeout(poll, 20));
+    poll();
+  });
+  await until(() => slow.ledger().some((e) => e.ev === 'recv'));
+  client.abort();
+  await t.rejects(pending);
+  await until(() => rec.done.length > 0);
   t.same(rec.first.map((e) => e.verdict), [ATTEMPT_EXCLUDED], 'the attempt is not evidence');
   t.same(rec.done, [{ version: 'v1', clientFailed: false, clientGone: true }], 'the request ended with the client gone');
 });
