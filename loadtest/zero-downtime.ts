@@ -8,6 +8,7 @@ import { startPod, type Pod } from '../testkit/pods.ts';
 import { startProxy, type EndpointsDoc, type InProcessProxy } from '../testkit/proxy.ts';
 import { runLoad, reconcile, type Ledger, type LoadOptions } from '../testkit/ledger.ts';
 import { sleep } from '../testkit/wait.ts';
+import type { StatusDocument } from '../src/admin/status.ts';
 
 /** A scenario: a fleet of pods behind glidepath, traffic, and a fault repeated on a period. */
 interface Scenario {
@@ -127,7 +128,7 @@ async function runScenario(name: string, scenario: Scenario, seconds: number, co
 }
 
 async function report(name: string, seconds: number, ledger: Ledger, fleet: Fleet): Promise<Report> {
-  const status = (await (await fetch(`${fleet.proxy.adminUrl}/status`)).json()) as { versions: { retries: number; failovers: number; ejections: number }[] };
+  const status = (await (await fetch(`${fleet.proxy.adminUrl}/status`)).json()) as StatusDocument;
   const sum = (k: 'retries' | 'failovers' | 'ejections'): number => status.versions.reduce((s, v) => s + v[k], 0);
   const ledgers = fleet.ledgers();
   const r = reconcile(ledger, ledgers);

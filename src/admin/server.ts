@@ -5,10 +5,8 @@ import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { ErrorCode } from '../core/errors.ts';
 import { ERROR_CODES, GlidepathError } from '../core/errors.ts';
-
-/** The rollout verbs `glidepath promote|abort|pause|resume` send; the rollout controller registers them. */
-export const ROLLOUT_VERBS = ['promote', 'abort', 'pause', 'resume'] as const;
-export type RolloutVerb = (typeof ROLLOUT_VERBS)[number];
+import { ADMIN_HEADER, ROLLOUT_VERBS, type RolloutVerb } from '../core/admin-api.ts';
+export { ADMIN_HEADER, ROLLOUT_VERBS, type RolloutVerb };
 
 /** The body of a verb request: a JSON object, empty when nothing is said. */
 export interface AdminVerbBody {
@@ -22,12 +20,6 @@ export interface AdminVerbBody {
  * GlidepathError it throws becomes that code's status (e.g. GP_CONFLICT when no rollout is in progress).
  */
 export type AdminAction = (body: AdminVerbBody) => Promise<unknown> | unknown;
-
-/**
- * On every admin answer, so that a client can tell the admin listener from the proxy port: the
- * application behind the proxy may well answer 200 to POST /actions/abort.
- */
-export const ADMIN_HEADER = 'x-glidepath-admin';
 
 /** Longest accepted verb body; a reason is a sentence, not a document. */
 const MAX_BODY_BYTES = 65_536;

@@ -2,7 +2,7 @@
 // fetch, and every way it can fail turned into a sentence that says what to check.
 
 import { readFileSync } from 'node:fs';
-import { ADMIN_HEADER } from '../admin/server.ts';
+import { ADMIN_HEADER } from '../core/admin-api.ts';
 
 /** Where `glidepath serve` listens for admin requests unless admin.listen says otherwise. */
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9901';

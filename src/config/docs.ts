@@ -20,13 +20,18 @@ function range(schema: TSchema): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
+/** A long run of consecutive integers (retry.canaryStatuses' 500..599), shown as its bounds. */
+function isRun(value: unknown): value is number[] {
+  return Array.isArray(value) && value.length > 3 && value.every((v, i) => typeof v === 'number' && v === (value[0] as number) + i);
+}
+
 /** One table row per setting: key, environment variable, type, default, meaning. */
 export function configReference(): string {
   const defaults = Value.Default(ConfigSchema, {}) as Record<string, unknown>;
   const lookup = (path: readonly string[]): unknown => path.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], defaults);
   const rows = configLeaves().map((leaf) => {
     const dflt = lookup(leaf.path);
-    const shown = typeof dflt === 'string' ? (dflt === '' ? '""' : dflt) : JSON.stringify(dflt);
+    const shown = typeof dflt === 'string' ? (dflt === '' ? '""' : dflt) : isRun(dflt) ? `[${dflt[0]}..${dflt[dflt.length - 1]}]` : JSON.stringify(dflt);
     return `| \`${leaf.path.join('.')}\` | \`${leaf.env}\` | ${typeOf(leaf.schema)}${range(leaf.schema)} | \`${shown}\` | ${String(leaf.schema.description ?? '')} |`;
   });
   return ['| key | environment | type | default | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');

@@ -89,6 +89,10 @@ export const ConfigSchema = Type.Object(
       {
         maxRetries: Type.Integer({ minimum: 0, maximum: 5, default: 2, description: 'Most replays of one request on other pods; 0 turns retries off.' }),
         statuses: Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), { default: [502, 503, 504], description: 'Pod statuses that make an idempotent (or replay-marked) request replay elsewhere.' }),
+        canaryStatuses: Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), {
+          default: Array.from({ length: 100 }, (_, i) => 500 + i),
+          description: 'During a rollout (more than one version takes traffic), newest-version statuses that make an idempotent (or replay-marked) request replay on the stable version; the failed attempt still counts against the new version. Default: every 5xx.',
+        }),
         perTryTimeout: duration('0s', 'An idempotent request with no response header after this long is replayed elsewhere; 0 leaves only upstream.responseTimeout.'),
         replayBufferBytes: Type.Integer({ minimum: 0, maximum: 16777216, default: 65536, description: 'Request bodies up to this size are kept so that they can be replayed; larger ones stream and are replayed only if the pod never saw them.' }),
         replayBufferTotalBytes: Type.Integer({ minimum: 0, default: 67108864, description: 'Ceiling on the replay buffers of all requests in flight; past it bodies stream unbuffered.' }),

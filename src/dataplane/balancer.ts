@@ -2,18 +2,20 @@
 // outstanding requests, which keeps load even without global state; slow start and
 // saturation limits bend the choice, and pods already tried for this request are avoided.
 
+import { systemClock, type Clock } from '../core/control.ts';
 import type { Random } from '../core/random.ts';
 import type { UpstreamEndpoint } from './upstream.ts';
 
 /**
  * A pod for one request, or undefined when every pod is saturated or excluded.
- * `nowMs` is read only when the version has pods in slow start (`slowStart` true).
+ * The clock is read only when the version has pods in slow start (`slowStart` true).
  */
 export function pickEndpoint(
   endpoints: readonly UpstreamEndpoint[],
   random: Random,
   slowStart: boolean,
   exclude?: readonly UpstreamEndpoint[],
+  clock: Clock = systemClock,
 ): UpstreamEndpoint | undefined {
   const n = endpoints.length;
   if (n === 0) return undefined;
@@ -31,7 +33,7 @@ export function pickEndpoint(
   if (slowStart) {
     // A pod in slow start keeps its pick with probability equal to its ramp (0..1), so its
     // share grows linearly over the window (Envoy's slow_start_config, linear aggression).
-    const now = performance.now();
+    const now = clock.now();
     const ramp = rampOf(pick, now);
     if (ramp < 1 && random.int(1_000) >= ramp * 1_000 && rampOf(other, now) >= ramp) [pick, other] = [other, pick];
   }

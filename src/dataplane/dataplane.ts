@@ -1,19 +1,19 @@
 // The data plane: takes each request through validate → split → balance → forward against the
-// current routing snapshot, keeps the per-pod health that bends those choices (ejection, slow
-// start, draining), and exposes the small control surface the control plane uses.
+// current routing snapshot, and exposes the control surface (weights, counters, the outcome
+// stream) and the read-only status view. Pod health lives in endpoints.ts and outlier.ts.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { DiscoverySnapshot, Version, WeightTable } from '../core/types.ts';
-import { endpointKey } from '../core/types.ts';
 import type { ErrorCode } from '../core/errors.ts';
+import { systemClock, type Clock, type DataPlaneControl, type OutcomeObserver, type VersionCountersView } from '../core/control.ts';
+import type { DataPlaneStatusView, VersionStatus } from '../core/status-view.ts';
 import { XorShiftRandom, type Random } from '../core/random.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import { CidrSet } from '../core/cidr.ts';
 import { buildSnapshot, EMPTY_SNAPSHOT, type RoutingSnapshot, type VersionRoute } from './snapshot.ts';
-import { pickVersion } from './split.ts';
-import { pickEndpoint } from './balancer.ts';
-import { UpstreamEndpoint, type EndpointState, type UpstreamOptions } from './upstream.ts';
+import { isNewestInRollout, pickRetryTarget, pickTarget } from './route.ts';
+import type { UpstreamEndpoint } from './upstream.ts';
 import { Exchange, type ExchangeOwner, type RetryPolicy, type Target } from './forward.ts';
 import { buildUpstreamHeaders, type RequestFacts } from './headers.ts';
 import { checkRequestLine, originFormTarget } from './validate.ts';
@@ -21,72 +21,20 @@ import { isRefused, markRefused, rejectCode, writeProxyError } from './rescue.ts
 import { RejectStats, VersionStats, type RejectReason } from './stats.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { UpgradeProxy, type UpgradeOwner } from './upgrade.ts';
+import { ReplayBytes } from './replay-body.ts';
+import { EndpointRegistry } from './endpoints.ts';
+import { OutlierDetector } from './outlier.ts';
+import type { DataPlaneOptions } from './options.ts';
 
-export interface DownstreamOptions {
-  readonly maxHeaderCount: number;
-  readonly maxUrlBytes: number;
-  readonly maxInFlight: number;
-  readonly trustedProxies: readonly string[];
-}
-
-export interface RetryOptions {
-  readonly maxRetries: number;
-  readonly statuses: readonly number[];
-  readonly perTryTimeout: number;
-  readonly replayBufferBytes: number;
-  readonly replayBufferTotalBytes: number;
-  readonly replayHeader: string;
-  readonly budgetRatio: number;
-  readonly budgetMinPerSecond: number;
-}
-
-export interface OutlierOptions {
-  readonly consecutiveFailures: number;
-  readonly baseEjectionTime: number;
-  readonly maxEjectionTime: number;
-  readonly maxEjectionPercent: number;
-}
-
-/** One sampled request, for an optional access log. */
-export interface AccessLogEntry {
-  readonly method: string;
-  readonly path: string;
-  readonly status: number;
-  readonly version: string;
-  readonly endpoint: string;
-  readonly attempts: number;
-  readonly durationMs: number;
-  readonly requestId: string;
-  readonly failed: boolean;
-}
-
-export interface DataPlaneOptions {
-  readonly server: DownstreamOptions;
-  readonly upstream: UpstreamOptions;
-  readonly retry: RetryOptions;
-  readonly outlier: OutlierOptions;
-  readonly websocket: { readonly idleTimeout: number };
-  readonly random?: Random;
-  readonly logger?: Logger;
-  /** Share of requests (0..1) passed to onAccessLog. */
-  readonly accessLogSampleRate?: number;
-  readonly onAccessLog?: (entry: AccessLogEntry) => void;
-}
-
-/** Read-only view for /status and metrics. */
-export interface VersionStatus {
-  readonly name: string;
-  readonly revision: number;
-  readonly weight: number;
-  readonly effectiveWeight: number;
-  readonly endpoints: readonly { readonly address: string; readonly name?: string | undefined; readonly state: EndpointState; readonly outstanding: number }[];
-  readonly stats: VersionStats;
-}
+export type { AccessLogEntry, DataPlaneOptions, DownstreamOptions, OutlierOptions, RetryOptions } from './options.ts';
+export type { VersionStatus } from '../core/status-view.ts';
 
 /** Version label for requests no version could take. */
 export const UNROUTED = '(none)';
 
-export class DataPlane implements ExchangeOwner, UpgradeOwner {
+const ALL_5XX: readonly number[] = Array.from({ length: 100 }, (_, i) => 500 + i); // retry.canaryStatuses' default
+
+export class DataPlane implements ExchangeOwner, UpgradeOwner, DataPlaneControl, DataPlaneStatusView {
   /** Requests in flight in this process. */
   inFlight = 0;
   readonly rejects = new RejectStats();
@@ -94,12 +42,16 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
   readonly unrouted = new VersionStats(UNROUTED);
   readonly retryPolicy: RetryPolicy;
   readonly retryBudget: RetryBudget;
-  noTargetCode: ErrorCode = 'GP_NO_ENDPOINT';
+  /** All time the data plane reads, request path included: a call through it measured the same as
+   * performance.now() (~60 ns each), and one time base keeps stamps, socket ages and timers comparable. */
+  readonly clock: Clock;
+  observer: OutcomeObserver | null = null;
   #snapshot: RoutingSnapshot = EMPTY_SNAPSHOT;
   #generation = 0;
   #versions: readonly Version[] = [];
   #weights: WeightTable = {};
-  readonly #endpoints = new Map<string, UpstreamEndpoint>();
+  readonly #registry: EndpointRegistry;
+  readonly #outlier: OutlierDetector;
   readonly #stats = new Map<string, VersionStats>();
   readonly #options: DataPlaneOptions;
   readonly #random: Random;
@@ -108,13 +60,13 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
   readonly #sampleRate: number;
   readonly #replayHeader: string;
   readonly #upgrade: UpgradeProxy;
-  #replayBytesInUse = 0;
+  readonly #replayBytes: ReplayBytes;
   #discoveryLoaded = false;
   #shuttingDown = false;
-  #slowStartTimer: NodeJS.Timeout | undefined;
 
   constructor(options: DataPlaneOptions) {
     this.#options = options;
+    this.clock = options.clock ?? systemClock;
     this.#random = options.random ?? new XorShiftRandom();
     this.#logger = options.logger ?? silentLogger;
     this.#trusted = new CidrSet(options.server.trustedProxies);
@@ -123,12 +75,21 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     this.retryPolicy = {
       maxRetries: options.retry.maxRetries,
       statuses: new Set(options.retry.statuses),
+      canaryStatuses: new Set(options.retry.canaryStatuses ?? ALL_5XX),
       perTryTimeout: options.retry.perTryTimeout,
       responseTimeout: options.upstream.responseTimeout,
       replayBufferBytes: options.retry.replayBufferBytes,
     };
     this.retryBudget = new RetryBudget(options.retry.budgetRatio, options.retry.budgetMinPerSecond);
+    this.#replayBytes = new ReplayBytes(options.retry.replayBufferTotalBytes);
     this.#upgrade = new UpgradeProxy({ idleTimeout: options.websocket.idleTimeout, logger: this.#logger });
+    const rebuild = (): void => this.#rebuild();
+    this.#registry = new EndpointRegistry(options.upstream, this.clock, this.#logger, rebuild);
+    this.#outlier = new OutlierDetector(options.outlier, this.clock, this.#logger, {
+      endpoints: () => this.#registry.values(),
+      ejected: (ep) => this.statsFor(ep.version).ejections++,
+      changed: rebuild,
+    });
   }
 
   get snapshot(): RoutingSnapshot {
@@ -144,31 +105,7 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
 
   /** Applies what discovery reports: versions and endpoints (and weights when the source has them). */
   applyDiscovery(discovery: DiscoverySnapshot): void {
-    const now = performance.now();
-    const initial = !this.#discoveryLoaded;
-    const seen = new Set<string>();
-    const newlyReady: UpstreamEndpoint[] = [];
-    for (const ep of discovery.endpoints) {
-      const key = endpointKey(ep.host, ep.port);
-      seen.add(key);
-      const existing = this.#endpoints.get(key);
-      if (existing === undefined) {
-        const created = new UpstreamEndpoint(ep, this.#options.upstream);
-        this.#endpoints.set(key, created);
-        if (created.ready) newlyReady.push(created);
-      } else {
-        const wasReady = existing.ready && !existing.terminating;
-        existing.update(ep);
-        if (!wasReady && existing.ready && !existing.terminating) newlyReady.push(existing);
-      }
-    }
-    for (const [key, ep] of this.#endpoints) {
-      if (seen.has(key)) continue;
-      this.#endpoints.delete(key);
-      // Gone from discovery: no new requests from this moment; what it has finishes, then it closes.
-      ep.close().catch((err: unknown) => this.#logger.warn({ err, endpoint: key }, 'closing a removed endpoint failed'));
-    }
-    if (!initial) this.#startSlowStart(newlyReady, now);
+    this.#registry.apply(discovery.endpoints, !this.#discoveryLoaded);
     this.#versions = discovery.versions;
     if (discovery.weights !== undefined) this.#weights = discovery.weights;
     this.#discoveryLoaded = true;
@@ -185,6 +122,15 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     return this.#weights;
   }
 
+  /** Installs (or with null removes) the single observer of every request's outcome. */
+  setOutcomeObserver(observer: OutcomeObserver | null): void {
+    this.observer = observer;
+  }
+
+  versionCounters(): readonly VersionCountersView[] {
+    return [...this.#stats.values()];
+  }
+
   statsFor(version: string): VersionStats {
     let stats = this.#stats.get(version);
     if (stats === undefined) this.#stats.set(version, (stats = new VersionStats(version)));
@@ -193,15 +139,13 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
 
   /** Every version the data plane has seen, with its counters since start. */
   versionStatus(): VersionStatus[] {
+    const all = [...this.#registry.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
     return this.#snapshot.versions.map((v) => ({
       name: v.name,
       revision: v.revision,
       weight: v.weight,
       effectiveWeight: v.effectiveWeight,
-      endpoints: [...this.#endpoints.values()]
-        .filter((ep) => ep.version === v.name)
-        .sort((a, b) => (a.key < b.key ? -1 : 1))
-        .map((ep) => ({ address: ep.key, name: ep.name, state: ep.state, outstanding: ep.outstanding })),
+      endpoints: all.filter((ep) => ep.version === v.name).map((ep) => ({ address: ep.key, name: ep.name, state: ep.state, outstanding: ep.outstanding })),
       stats: v.stats,
     }));
   }
@@ -234,7 +178,7 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
 
   /** Closes every WebSocket tunnel with 1001 "going away". */
   closeTunnels(): void {
-    for (const ep of this.#endpoints.values()) ep.closeTunnels();
+    this.#registry.closeTunnels();
   }
 
   #rebuild(): void {
@@ -242,17 +186,11 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     this.#snapshot = buildSnapshot({
       versions: this.#versions,
       weights: this.#weights,
-      endpoints: this.#endpoints.values(),
+      endpoints: this.#registry.values(),
       statsFor: (v) => this.statsFor(v),
       generation: ++this.#generation,
     });
-    // Pods that no longer take traffic (state, weight 0, ejection) drain: in-flight requests
-    // finish, idle sockets close at once, the rest is cut at the drain deadline.
-    const inUse = new Set<UpstreamEndpoint>();
-    for (const v of this.#snapshot.routable) for (const ep of v.endpoints) inUse.add(ep);
-    // Tunnels count too: a pod that only ever carried WebSockets has no pool, and was never
-    // retired, so its tunnels outlived the drain (reliability test 9).
-    for (const ep of this.#endpoints.values()) if ((ep.active || ep.tunnels.size > 0) && !inUse.has(ep)) ep.retire();
+    this.#registry.retireUnused(this.#snapshot);
     if (previous.fallback !== this.#snapshot.fallback) {
       this.#logger.warn({ fallback: this.#snapshot.fallback }, this.#snapshot.fallback ? 'no ready endpoint anywhere: serving-but-terminating endpoints take traffic' : 'ready endpoints are back');
     }
@@ -261,43 +199,9 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     }
   }
 
-  /**
-   * A pod that becomes ready after start-up ramps up over the slow-start window, unless it is the
-   * only kind its version has (a whole new ReplicaSet: weights, not slow start, govern its share).
-   */
-  #startSlowStart(newlyReady: readonly UpstreamEndpoint[], now: number): void {
-    const window = this.#options.upstream.slowStartWindow;
-    if (window <= 0 || newlyReady.length === 0) return;
-    const fresh = new Set(newlyReady);
-    for (const ep of newlyReady) {
-      const hasSettledPeer = [...this.#endpoints.values()].some((p) => p !== ep && p.version === ep.version && p.routable && !fresh.has(p) && p.slowStartUntil === 0);
-      if (!hasSettledPeer) continue;
-      ep.readySince = now;
-      ep.slowStartUntil = now + window;
-    }
-    clearTimeout(this.#slowStartTimer);
-    this.#slowStartTimer = setTimeout(() => {
-      const t = performance.now();
-      for (const ep of this.#endpoints.values()) if (ep.slowStartUntil !== 0 && ep.slowStartUntil <= t) ep.slowStartUntil = 0;
-      this.#rebuild();
-    }, window + 10);
-    this.#slowStartTimer.unref();
-  }
-
-  /** Graceful: pools finish their requests, then close. */
-  async close(): Promise<void> {
-    clearTimeout(this.#slowStartTimer);
-    const all = [...this.#endpoints.values()];
-    this.#endpoints.clear();
-    await Promise.all(all.map((ep) => ep.close()));
-  }
-
-  async destroy(): Promise<void> {
-    clearTimeout(this.#slowStartTimer);
-    const all = [...this.#endpoints.values()];
-    this.#endpoints.clear();
-    await Promise.all(all.map((ep) => ep.destroy()));
-  }
+  /** Graceful: pools finish their requests, then close (destroy: at once). */
+  close(): Promise<void> { return this.#registry.close(); }
+  destroy(): Promise<void> { return this.#registry.destroy(); }
 
   // ---- the request path ----
 
@@ -305,7 +209,7 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
   handle(req: IncomingMessage, res: ServerResponse): void {
     // Behind a refusal the connection only closes: a request Node parsed after it (pipelined) never runs.
     if (isRefused(req.socket)) return;
-    const exchange = new Exchange(this, req, res, performance.now());
+    const exchange = new Exchange(this, req, res, this.clock.now());
     this.inFlight++;
     this.retryBudget.recordRequest(exchange.startMs);
     // While glidepath drains, answer but let the client reconnect (to a replica that stays).
@@ -324,94 +228,29 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
     this.#upgrade.handle(req, socket, head, this);
   }
 
-  /** Split, then balance; sets noTargetCode when it returns undefined. */
-  pickTarget(_exchange?: Exchange): Target | undefined {
-    const version = pickVersion(this.#snapshot, this.#random);
-    if (version === undefined) {
-      this.noTargetCode = 'GP_NO_ENDPOINT';
-      return undefined;
-    }
-    const endpoint = pickEndpoint(version.endpoints, this.#random, version.slowStart);
-    if (endpoint === undefined) {
-      this.noTargetCode = 'GP_OVERLOADED';
-      return undefined;
-    }
-    return { version, endpoint };
+  /** Split, then balance: a target, or why there is none. Keeps ρ on the exchange. */
+  pickTarget(exchange?: Exchange): Target | ErrorCode {
+    if (exchange !== undefined) exchange.canaryShare = this.#snapshot.canaryShare;
+    return pickTarget(this.#snapshot, this.#random, this.clock);
   }
 
-  /**
-   * Where a failed attempt goes next. When the newest version failed and an older one takes
-   * traffic, the replay goes to the older (stable) one: a broken canary should cost clients
-   * nothing while the evidence against it accumulates. Otherwise another pod of the same
-   * version, then of any version.
-   */
   pickRetryTarget(exchange: Exchange): Target | undefined {
-    const routable = this.#snapshot.routable;
-    const failed = exchange.version?.name;
-    const exclude = exchange.tried ?? undefined;
-    const newest = routable[0];
-    if (newest !== undefined && newest.name === failed && routable.length > 1) {
-      const older = routable.filter((v) => v.revision < newest.revision).sort((a, b) => b.effectiveWeight - a.effectiveWeight);
-      const target = this.#firstPod(older, exclude);
-      if (target !== undefined) return target;
-    }
-    const same = routable.filter((v) => v.name === failed);
-    return this.#firstPod(same, exclude) ?? this.#firstPod(routable.filter((v) => v.name !== failed), exclude);
+    return pickRetryTarget(this.#snapshot, this.#random, this.clock, exchange.version?.name, exchange.tried ?? undefined);
   }
 
-  #firstPod(versions: readonly VersionRoute[], exclude: readonly UpstreamEndpoint[] | undefined): Target | undefined {
-    for (const version of versions) {
-      const endpoint = pickEndpoint(version.endpoints, this.#random, version.slowStart, exclude);
-      if (endpoint !== undefined) return { version, endpoint };
-    }
-    return undefined;
+  isCanary(version: VersionRoute): boolean {
+    return isNewestInRollout(this.#snapshot, version.name);
   }
 
-  acquireRetry(): boolean {
-    return this.retryBudget.tryAcquire(performance.now());
-  }
-
-  reserveReplayBytes(bytes: number): boolean {
-    if (this.#replayBytesInUse + bytes > this.#options.retry.replayBufferTotalBytes) return false;
-    this.#replayBytesInUse += bytes;
-    return true;
-  }
-
-  releaseReplayBytes(bytes: number): void {
-    this.#replayBytesInUse -= bytes;
-  }
+  retryAvailable(): boolean { return this.retryBudget.available(this.clock.now()); }
+  acquireRetry(): boolean { return this.retryBudget.tryAcquire(this.clock.now()); }
+  retryRefused(): void { this.retryBudget.exhausted++; }
+  reserveReplayBytes(bytes: number): boolean { return this.#replayBytes.reserve(bytes); }
+  releaseReplayBytes(bytes: number): void { this.#replayBytes.release(bytes); }
 
   /** Passive outlier detection: consecutive failures eject a pod for a time that grows on repeats. */
   endpointResult(endpoint: UpstreamEndpoint, failed: boolean): void {
-    if (!failed) {
-      endpoint.consecutiveFailures = 0;
-      return;
-    }
-    const o = this.#options.outlier;
-    if (++endpoint.consecutiveFailures < o.consecutiveFailures || o.consecutiveFailures === 0 || endpoint.ejectedUntil !== 0 || endpoint.removed) return;
-    const peers = [...this.#endpoints.values()].filter((ep) => ep.version === endpoint.version && ep.ready && !ep.terminating && !ep.removed);
-    const ejected = peers.filter((ep) => ep.ejectedUntil !== 0).length;
-    const cap = Math.max(1, Math.floor((peers.length * o.maxEjectionPercent) / 100));
-    const healthyLeft = peers.some((ep) => ep !== endpoint && ep.ejectedUntil === 0 && ep.consecutiveFailures === 0);
-    if (ejected + 1 > cap && healthyLeft) return;
-    const now = performance.now();
-    // Ejections are forgiven one per base period spent healthy since the last one ended.
-    if (endpoint.lastEjectionEnd > 0) endpoint.ejections = Math.max(0, endpoint.ejections - Math.floor((now - endpoint.lastEjectionEnd) / o.baseEjectionTime));
-    endpoint.ejections++;
-    const duration = Math.min(o.baseEjectionTime * endpoint.ejections, o.maxEjectionTime);
-    endpoint.ejectedUntil = now + duration;
-    this.statsFor(endpoint.version).ejections++;
-    this.#logger.warn({ endpoint: endpoint.key, version: endpoint.version, consecutiveFailures: endpoint.consecutiveFailures, ejectionMs: duration }, 'endpoint ejected');
-    setTimeout(() => {
-      endpoint.ejectedUntil = 0;
-      endpoint.consecutiveFailures = 0;
-      endpoint.lastEjectionEnd = performance.now();
-      if (!endpoint.removed) {
-        this.#logger.info({ endpoint: endpoint.key, version: endpoint.version }, 'endpoint re-admitted');
-        this.#rebuild();
-      }
-    }, duration).unref();
-    this.#rebuild();
+    this.#outlier.result(endpoint, failed);
   }
 
   #reject(exchange: Exchange, reason: RejectReason): void {
@@ -427,10 +266,12 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner {
 
   exchangeDone(exchange: Exchange): void {
     this.inFlight--;
-    const durationMs = performance.now() - exchange.startMs;
+    const durationMs = this.clock.now() - exchange.startMs;
     const stats = exchange.version?.stats ?? this.unrouted;
     if (exchange.clientGone) stats.recordClientAbort();
     else stats.recordRequest(exchange.status, exchange.failed, durationMs);
+    const observer = this.observer;
+    if (observer !== null) observer.requestDone(exchange.firstVersion?.name ?? UNROUTED, exchange.failed && !exchange.clientGone, exchange.clientGone);
     if (this.#sampleRate > 0 && this.#random.int(1_000_000) < this.#sampleRate * 1_000_000) {
       this.#options.onAccessLog?.({
         method: exchange.req.method ?? '',

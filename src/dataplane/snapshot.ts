@@ -31,6 +31,11 @@ export interface RoutingSnapshot {
   readonly fallback: boolean;
   /** True when every ready endpoint is ejected and they take traffic anyway (Envoy's panic mode). */
   readonly panic: boolean;
+  /**
+   * ρ: the share (0..1) of first attempts routed to the newest routable version (the highest
+   * revision); 1 with a single version, 0 with none. Kept on each request for the outcome stream.
+   */
+  readonly canaryShare: number;
   /** Increments with every swap; lets observers notice change cheaply. */
   readonly generation: number;
 }
@@ -42,6 +47,7 @@ export const EMPTY_SNAPSHOT: RoutingSnapshot = Object.freeze({
   totalWeight: 0,
   fallback: false,
   panic: false,
+  canaryShare: 0,
   generation: 0,
 });
 
@@ -65,7 +71,7 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
   // kube-proxy's rule (KEP-1669): with nothing ready anywhere, serving-but-terminating pods answer
   // rather than every request failing.
   const fallback = byVersion.size === 0;
-  if (fallback) byVersion = groupByVersion(all, (ep) => ep.fallback);
+  if (fallback) byVersion = groupByVersion(all, (ep) => ep.lastResort);
   // Outlier ejection must never be what takes a service down: if it ejected every ready pod,
   // they answer anyway (failing pods still beat a certain 503 for everyone).
   const panic = byVersion.size === 0;
@@ -95,7 +101,9 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
     total += v.effectiveWeight;
     cumulative[i] = total;
   });
-  return Object.freeze({ versions, routable, cumulative, totalWeight: total, fallback: fallback && !panic, panic, generation: input.generation });
+  // Routable versions keep the newest-first order, so the newest routable one is the first.
+  const canaryShare = total > 0 ? (routable[0] as VersionRoute).effectiveWeight / total : 0;
+  return Object.freeze({ versions, routable, cumulative, totalWeight: total, fallback: fallback && !panic, panic, canaryShare, generation: input.generation });
 }
 
 function groupByVersion(endpoints: readonly UpstreamEndpoint[], keep: (ep: UpstreamEndpoint) => boolean): Map<string, UpstreamEndpoint[]> {

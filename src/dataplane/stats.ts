@@ -1,13 +1,12 @@
 // Counters the hot path increments (per version, per rejection reason); telemetry and the
 // rollout controller read them off the request path. Plain numbers, preallocated, no calls out.
 
-/** What one upstream attempt came to. Indexes into VersionStats.attempts. */
-export const OUTCOMES = ['success', 'http_5xx', 'connect_error', 'reset', 'timeout', 'protocol_error'] as const;
-export type Outcome = (typeof OUTCOMES)[number];
-export const OUTCOME_INDEX: Readonly<Record<Outcome, number>> = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<Outcome, number>;
+import { DURATION_BUCKETS, OUTCOMES, REJECT_REASONS, type RejectReason } from '../core/outcomes.ts';
 
-/** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implicit. */
-export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+// The vocabularies live in core (telemetry, admin and the rollout read them too); re-exported for
+// the data plane's own modules.
+export { DURATION_BUCKETS, OUTCOME_INDEX, OUTCOMES, REJECT_REASONS, type Outcome, type RejectReason } from '../core/outcomes.ts';
+
 const BUCKET_MS = DURATION_BUCKETS.map((s) => s * 1000);
 
 /**
@@ -66,30 +65,6 @@ export class VersionStats {
     this.clientAborts++;
   }
 }
-
-/** Why a request was refused before routing; each is a label value of the rejections metric. */
-export const REJECT_REASONS = [
-  'http_version',
-  'duplicate_host',
-  'invalid_host',
-  'target_form',
-  'absolute_form_authority',
-  'te_on_http10',
-  'transfer_coding',
-  'too_many_headers',
-  'header_too_large',
-  'url_too_long',
-  'parse_error',
-  'request_timeout',
-  'chunk_extension_too_large',
-  'connect_method',
-  'invalid_header_value',
-  'h2c_upgrade',
-  'bad_websocket',
-  'overloaded',
-  'shutting_down',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export class RejectStats {
   readonly counts: Record<RejectReason, number> = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;

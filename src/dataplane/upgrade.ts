@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../core/log.ts';
+import type { ErrorCode } from '../core/errors.ts';
 import type { RequestFacts } from './headers.ts';
 import { classifyUpstreamError, rejectCode, writeRawProxyError } from './rescue.ts';
 import { OUTCOME_INDEX, type RejectReason, type RejectStats } from './stats.ts';
@@ -21,7 +22,8 @@ const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 export interface UpgradeOwner {
   readonly rejects: RejectStats;
   readonly shuttingDown: boolean;
-  pickTarget(): Target | undefined;
+  /** A target, or the error code that says why there is none. */
+  pickTarget(): Target | ErrorCode;
   /** The checks every request gets before routing; fills `facts`, returns headers or a refusal. */
   inspect(req: IncomingMessage, facts: RequestFacts): string[] | RejectReason;
   endpointResult(endpoint: UpstreamEndpoint, failed: boolean): void;
@@ -79,7 +81,7 @@ export class UpgradeProxy {
     const headers = owner.inspect(req, facts);
     if (typeof headers === 'string') return reject(headers, headers.replaceAll('_', ' '));
     const target = owner.pickTarget();
-    if (target === undefined) {
+    if (typeof target === 'string') {
       writeRawProxyError(socket, 'GP_NO_ENDPOINT', 'no usable endpoint for this WebSocket');
       return;
     }

@@ -4,6 +4,10 @@
 import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { Duplex } from 'node:stream';
 import { endpointKey, type Endpoint } from '../core/types.ts';
+import { systemClock, type Clock } from '../core/control.ts';
+import type { EndpointState } from '../core/status-view.ts';
+
+export type { EndpointState } from '../core/status-view.ts';
 
 export interface UpstreamOptions {
   readonly connectTimeout: number;
@@ -18,11 +22,8 @@ export interface UpstreamOptions {
 
 /** Set on socket errors: how many bytes the socket had read when it failed (> 0: it was reused). */
 export const kBytesReadAtError = Symbol('glidepath.bytesReadAtError');
-/** Set on upstream sockets when they connect, and copied onto their errors (performance.now()). */
+/** Set on upstream sockets when they connect, and copied onto their errors (the data plane's clock). */
 const kOpenedAt = Symbol('glidepath.openedAt');
-
-/** The state shown in /status and the metrics. */
-export type EndpointState = 'ready' | 'not-ready' | 'terminating' | 'ejected';
 
 /** Close code 1001 "going away", as a server-to-client frame. */
 const WS_GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
@@ -51,7 +52,7 @@ export class UpstreamEndpoint {
   ejectedUntil = 0;
   ejections = 0;
   lastEjectionEnd = 0;
-  /** When it last became ready (performance.now() ms); slow start ramps from here. */
+  /** When it last became ready (clock ms); slow start ramps from here. */
   readySince = 0;
   /** End of its slow-start ramp; 0 when it takes a full share. */
   slowStartUntil = 0;
@@ -62,8 +63,9 @@ export class UpstreamEndpoint {
   readonly #retiring = new Map<Pool, Promise<void>>();
   readonly #options: UpstreamOptions;
   readonly #connector: ReturnType<typeof buildConnector>;
+  readonly #clock: Clock;
 
-  constructor(endpoint: Endpoint, options: UpstreamOptions) {
+  constructor(endpoint: Endpoint, options: UpstreamOptions, clock: Clock = systemClock) {
     this.key = endpointKey(endpoint.host, endpoint.port);
     this.host = endpoint.host;
     this.port = endpoint.port;
@@ -73,6 +75,7 @@ export class UpstreamEndpoint {
     this.serving = endpoint.serving;
     this.terminating = endpoint.terminating;
     this.#options = options;
+    this.#clock = clock;
     this.#connector = buildConnector({ timeout: options.connectTimeout });
   }
 
@@ -96,8 +99,11 @@ export class UpstreamEndpoint {
     return this.ready && !this.terminating && !this.removed && this.ejectedUntil === 0;
   }
 
-  /** True when it may take requests as a last resort (kube-proxy's terminating fallback, KEP-1669). */
-  get fallback(): boolean {
+  /**
+   * True when it may take requests as a last resort, while no pod is ready anywhere (kube-proxy's
+   * terminating fallback, KEP-1669); the snapshot is then in `fallback` mode.
+   */
+  get lastResort(): boolean {
     return this.serving && this.terminating && !this.removed;
   }
 
@@ -113,6 +119,7 @@ export class UpstreamEndpoint {
 
   #createPool(): Pool {
     const connector = this.#connector;
+    const clock = this.#clock;
     const o = this.#options;
     return new Pool(`http://${this.key}`, {
       connections: o.maxConnectionsPerEndpoint > 0 ? o.maxConnectionsPerEndpoint : null,
@@ -132,7 +139,7 @@ export class UpstreamEndpoint {
           // `!= null` keeps a refused connection from throwing out of the connector and killing
           // the process (reliability test 2: the first ECONNREFUSED crashed glidepath).
           if (args[1] != null) {
-            (args[1] as { [kOpenedAt]?: number })[kOpenedAt] = performance.now();
+            (args[1] as { [kOpenedAt]?: number })[kOpenedAt] = clock.now();
             args[1].on('error', markBytesRead);
           }
           callback(...args);
@@ -213,7 +220,7 @@ export function bytesReadBeforeError(err: unknown): number {
 }
 
 /**
- * The failed socket was open before the attempt began (`attemptAt`, performance.now()): it
+ * The failed socket was open before the attempt began (`attemptAt`, on the same clock): it
  * carried earlier responses, or it sat unused in the pool (opened for a request another socket
  * took). Either way the pod may have closed it as idle while we wrote: the idle-close race.
  * Bytes read alone miss the second kind (reliability test 6 saw resets with 0 bytes read).

@@ -2,8 +2,8 @@
 // never called on the request path (collect-on-scrape, like Envoy's stats sinks).
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { DataPlane } from '../dataplane/dataplane.ts';
-import { OUTCOMES, DURATION_BUCKETS, REJECT_REASONS, type VersionStats } from '../dataplane/stats.ts';
+import { OUTCOMES, DURATION_BUCKETS, REJECT_REASONS } from '../core/outcomes.ts';
+import type { DataPlaneStatusView, VersionStatsView } from '../core/status-view.ts';
 
 type Labels = Record<string, string>;
 interface Sample {
@@ -28,14 +28,14 @@ function collected(name: string, help: string, type: 'counter' | 'gauge' | 'hist
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 export interface MetricsSources {
-  readonly dataPlane: DataPlane;
+  readonly dataPlane: DataPlaneStatusView;
 }
 
 /** Builds the registry with glidepath_ metrics and Node process metrics. */
 export function createMetricsRegistry(sources: MetricsSources): Registry {
   const registry = new Registry();
   const dp = sources.dataPlane;
-  const allStats = (): VersionStats[] => [...dp.versionStatus().map((v) => v.stats), dp.unrouted];
+  const allStats = (): VersionStatsView[] => [...dp.versionStatus().map((v) => v.stats), dp.unrouted];
 
   const metrics = [
     collected('glidepath_requests_total', 'Client requests by version and status class (final outcome, once per request).', 'counter', () =>

@@ -9,6 +9,7 @@ import { rawRequest } from '../../testkit/raw.ts';
 import { createAdminServer, type AdminDeps } from '../../src/admin/server.ts';
 import { GlidepathError } from '../../src/core/errors.ts';
 import { sleep } from '../../testkit/wait.ts';
+import type { StatusDocument } from '../../src/admin/status.ts';
 
 t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   const pod = await startPod({ APP_VERSION: 'v1' });
@@ -34,7 +35,7 @@ t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   t.match(metrics, /glidepath_version_weight\{version="v1"\} 10000\n/);
   t.match(metrics, /glidepath_process_cpu_seconds_total/, 'process metrics are there');
 
-  const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as Record<string, unknown> & { versions: Record<string, unknown>[] };
+  const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as StatusDocument;
   t.match(status, {
     glidepath: String,
     inFlight: 0,

@@ -10,6 +10,7 @@ import { pickVersion } from '../../src/dataplane/split.ts';
 import { XorShiftRandom } from '../../src/core/random.ts';
 import { UpstreamEndpoint } from '../../src/dataplane/upstream.ts';
 import { VersionStats } from '../../src/dataplane/stats.ts';
+import type { StatusDocument } from '../../src/admin/status.ts';
 
 const UPSTREAM = { connectTimeout: 1000, responseTimeout: 1000, bodyIdleTimeout: 1000, idleTimeout: 1000, maxConnectionsPerEndpoint: 0, maxPendingPerEndpoint: 0, drainTimeout: 1000, slowStartWindow: 0 };
 const endpoint = (port: number, version: string, ready = true, terminating = false) =>
@@ -60,7 +61,7 @@ t.test('90/10 split through the proxy stays within tolerance and every request r
   t.ok(share > 0.075 && share < 0.125, `v2 share ${(share * 100).toFixed(2)} %`);
   const r = reconcile(ledger, [v1.ledger(), v2.ledger()]);
   t.same([r.okWithoutPod.length, r.statusMismatch.length, r.podWithoutClient.length], [0, 0, 0], 'client and pod ledgers agree');
-  const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as { versions: { name: string; requests: number }[] };
+  const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as StatusDocument;
   const counted = Object.fromEntries(status.versions.map((v) => [v.name, v.requests]));
   t.same(counted, ledger.byVersion(), '/status counts each request once, against its version');
 });
@@ -82,7 +83,7 @@ t.test('not-ready and terminating endpoints get nothing', async (t) => {
   t.equal(live.ledger().filter((e) => e.ev === 'done').length, 600, 'the ready pod served everything');
   t.equal(notReady.ledger().length, 0, 'the not-ready pod saw no request');
   t.equal(terminating.ledger().length, 0, 'the terminating pod saw no request');
-  const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as { versions: { endpoints: { address: string; state: string }[] }[] };
+  const status = (await (await fetch(`${proxy.adminUrl}/status`)).json()) as StatusDocument;
   const states = Object.fromEntries((status.versions[0]?.endpoints ?? []).map((e) => [e.address, e.state]));
   t.same(states, { [live.address]: 'ready', [notReady.address]: 'not-ready', [terminating.address]: 'terminating' });
 });

@@ -10,6 +10,7 @@ import { startPod, type Pod } from '../../testkit/pods.ts';
 import { startProxy, spawnProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
 import { sleep } from '../../testkit/wait.ts';
 import { blackhole } from '../../testkit/blackhole.ts';
+import type { StatusDocument } from '../../src/admin/status.ts';
 
 
 /** One request is one attempt: retries off when this build has them. */
@@ -274,7 +275,7 @@ t.test('upstream response headers timeout: a hung pod gets 504 GP_UPSTREAM_TIMEO
   t.comment(`504 after ${Math.round(o.firstByteMs ?? -1)} ms for a 300 ms responseTimeout`);
   t.same(await podEvents(hangPod, '/t/hang', ['recv', 'aborted']), ['recv', 'aborted'], 'glidepath gave up on the pod request');
   const res = await fetch(`${hanging.adminUrl}/status`, { signal: AbortSignal.timeout(3_000) });
-  const attempts = ((await res.json()) as { versions: { attempts: Record<string, number> }[] }).versions[0]?.attempts;
+  const attempts = ((await res.json()) as StatusDocument).versions[0]?.attempts;
   t.equal(attempts?.timeout, 1, 'counted as a timeout attempt');
 });
 
@@ -286,7 +287,7 @@ t.test('upstream body idle timeout: a pod pausing mid-body aborts the client res
   t.equal(b.received, 'chunk 0\n', 'only the first chunk arrived');
   t.ok(b.abortedAfterHeadersMs <= 300 + UNDICI_TICK_SLACK_MS, `aborted ${Math.round(b.abortedAfterHeadersMs)} ms after the last chunk, long before the next one (2 s)`);
   const res = await fetch(`${trickling.adminUrl}/status`, { signal: AbortSignal.timeout(3_000) });
-  const v = ((await res.json()) as { versions: { attempts: Record<string, number>; failures: number }[] }).versions[0];
+  const v = ((await res.json()) as StatusDocument).versions[0];
   t.equal(v?.attempts.timeout, 1, 'counted as a timeout attempt');
   t.equal(v?.failures, 1, 'and as a failed request');
 });

@@ -10,6 +10,7 @@ import { startPod } from '../../testkit/pods.ts';
 import { startProxy, spawnProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
 import { rawRequest } from '../../testkit/raw.ts';
 import { unusedPort } from '../../testkit/wait.ts';
+import type { StatusCounters, StatusDocument } from '../../src/admin/status.ts';
 
 
 /** One request is one attempt: retries off when this build has them, so attempt counts are exact. */
@@ -21,20 +22,11 @@ const docFor = (address: string, extra: Partial<EndpointsDoc['endpoints'][number
   endpoints: [{ address, version: 'v1', ...extra }],
 });
 
-interface Counters {
-  requests: number;
-  failures: number;
-  statusClasses: Record<string, number>;
-  attempts: Record<string, number>;
-}
-interface StatusDoc {
-  versions: (Counters & { name: string })[];
-  unrouted: Counters;
-}
+type Counters = StatusCounters;
 
-async function status(adminUrl: string): Promise<StatusDoc> {
+async function status(adminUrl: string): Promise<StatusDocument> {
   const res = await fetch(`${adminUrl}/status`, { signal: AbortSignal.timeout(3_000) });
-  return (await res.json()) as StatusDoc;
+  return (await res.json()) as StatusDocument;
 }
 const NO_ATTEMPTS = { success: 0, http_5xx: 0, connect_error: 0, reset: 0, timeout: 0, protocol_error: 0 };
 async function attemptsOf(adminUrl: string): Promise<Record<string, number>> {

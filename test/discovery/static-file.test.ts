@@ -8,6 +8,7 @@ import { startPod } from '../../testkit/pods.ts';
 import { startProxy, type EndpointsDoc } from '../../testkit/proxy.ts';
 import { runLoad, reconcile } from '../../testkit/ledger.ts';
 import { sleep } from '../../testkit/wait.ts';
+import type { StatusDocument } from '../../src/admin/status.ts';
 
 function errors(text: string): string[] {
   try {
@@ -84,7 +85,7 @@ t.test('an invalid edit is reported and the last good snapshot stays in force', 
   const good: EndpointsDoc = { versions: [{ name: 'v1', revision: 1 }], endpoints: [{ address: pod.address, version: 'v1' }] };
   const proxy = await startProxy(good);
   t.teardown(() => proxy.stop());
-  const status = async (): Promise<{ discovery: { lastError: { code: string; message: string } | null; updates: number } }> => (await (await fetch(`${proxy.adminUrl}/status`)).json()) as never;
+  const status = async (): Promise<StatusDocument> => (await (await fetch(`${proxy.adminUrl}/status`)).json()) as StatusDocument;
   proxy.writeEndpoints('versions: [{name: v1, revision: 1}]\nendpoints: [{address: "127.0.0.1:1", version: nope}]\n');
   const deadline = Date.now() + 5_000;
   while ((await status()).discovery.lastError === null && Date.now() < deadline) await sleep(20);

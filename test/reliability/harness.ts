@@ -10,6 +10,7 @@ import { startPod, type Pod, type PodEnv } from '../../testkit/pods.ts';
 import { startProxy, type EndpointsDoc, type InProcessProxy, type TestProxy } from '../../testkit/proxy.ts';
 import { reconcile, recordRequest, Ledger as LedgerClass, type ClientRecord, type Ledger } from '../../testkit/ledger.ts';
 import { sleep, waitFor } from '../../testkit/wait.ts';
+import type { StatusDocument, StatusVersion } from '../../src/admin/status.ts';
 
 export type { Pod, PodEnv, EndpointsDoc, InProcessProxy, Ledger, ClientRecord };
 
@@ -51,38 +52,9 @@ export function oneVersion(list: readonly Pod[], extra: Partial<EndpointsDoc['en
 
 // ---- /status ----
 
-export interface StatusEndpoint {
-  address: string;
-  name?: string;
-  state: 'ready' | 'not-ready' | 'terminating' | 'ejected';
-  outstanding: number;
-}
-
-export interface StatusCounters {
-  requests: number;
-  failures: number;
-  clientAborts: number;
-  statusClasses: Record<string, number>;
-  attempts: Record<'success' | 'http_5xx' | 'connect_error' | 'reset' | 'timeout' | 'protocol_error', number>;
-}
-
-export interface StatusVersion extends StatusCounters {
-  name: string;
-  revision: number;
-  weight: number;
-  effectiveWeight: number;
-  endpoints: StatusEndpoint[];
-  retries?: number;
-  failovers?: number;
-  ejections?: number;
-}
-
-export interface StatusDoc {
-  inFlight: number;
-  versions: StatusVersion[];
-  unrouted: StatusCounters;
-  rejected: Record<string, number>;
-}
+export type { StatusCounters, StatusEndpoint, StatusVersion } from '../../src/admin/status.ts';
+/** The /status document, typed where glidepath builds it. */
+export type StatusDoc = StatusDocument;
 
 /** GET /status on the admin listener (what an operator sees). */
 export async function status(p: TestProxy): Promise<StatusDoc> {
