@@ -34,6 +34,11 @@ export const ERROR_CODES = {
   // Not responses: reported by the command line, logs and /status.
   GP_CONFIG_INVALID: { status: 0, summary: 'the configuration failed validation; every error is listed with its field path' },
   GP_ENDPOINTS_INVALID: { status: 0, summary: 'the endpoints file failed validation; the last good snapshot stays in force' },
+  GP_KUBERNETES_FORBIDDEN: { status: 0, summary: 'the API refused a list or watch (403): the message names the verb, resource and namespace to grant' },
+  GP_KUBERNETES_UNAUTHORIZED: { status: 0, summary: 'the API rejected the credentials (401): expired or wrong token or certificate' },
+  GP_KUBERNETES_NOT_FOUND: { status: 0, summary: 'the configured Service, its port, or the Deployment does not exist (or the API does not serve the resource)' },
+  GP_KUBERNETES_UNREACHABLE: { status: 0, summary: 'the API server could not be reached (refused, reset, timed out, TLS); retried with back-off' },
+  GP_KUBERNETES_API_ERROR: { status: 0, summary: 'the API server answered a list or watch with an unexpected error (5xx, 429, ...); retried with back-off' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
