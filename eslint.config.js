@@ -7,8 +7,8 @@ const OUR_PLANES = ['../discovery/*', '../rollout/*', '../admin/*', '../telemetr
 const areas = [
   { files: ['src/core/**'], banned: [...OUR_PLANES, '../dataplane/*', '../demo/*', 'undici', 'pino', 'prom-client', K8S, 'http-proxy', 'yaml'] },
   { files: ['src/dataplane/**'], banned: [...OUR_PLANES, 'pino', 'prom-client', K8S] },
-  { files: ['src/discovery/**'], ignores: ['src/discovery/kubernetes*'], banned: ['../dataplane/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino', K8S] },
-  { files: ['src/discovery/kubernetes*'], banned: ['../dataplane/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino'] },
+  { files: ['src/discovery/**'], ignores: ['src/discovery/kubernetes*', 'src/discovery/kubernetes/**'], banned: ['../dataplane/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino', K8S] },
+  { files: ['src/discovery/kubernetes*', 'src/discovery/kubernetes/**'], banned: ['../dataplane/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino'] },
   { files: ['src/rollout/**'], ignores: ['src/rollout/actions*'], banned: ['../dataplane/*', '../discovery/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino', K8S] },
   { files: ['src/rollout/actions*'], banned: ['../dataplane/*', '../admin/*', 'undici', 'http-proxy', 'prom-client', 'pino'] },
   { files: ['src/telemetry/**'], banned: ['../discovery/*', '../rollout/*', '../admin/*', 'undici', 'http-proxy', K8S] },

@@ -7,7 +7,7 @@ export interface StatusInputs {
   readonly dataPlane: DataPlane;
   readonly startedAt: number;
   readonly version: string;
-  readonly discovery: { readonly source: string; readonly lastError: Error | undefined; readonly updatedAt: Date | undefined; readonly updates: number };
+  readonly discovery: { readonly source: string; readonly lastError: Error | undefined; readonly updatedAt: Date | undefined; readonly updates: number; readonly watches?: readonly unknown[] | undefined };
 }
 
 function counters(s: VersionStats) {
@@ -35,6 +35,7 @@ export function buildStatus(inputs: StatusInputs) {
       updates: inputs.discovery.updates,
       updatedAt: inputs.discovery.updatedAt?.toISOString() ?? null,
       lastError: inputs.discovery.lastError ? { code: (inputs.discovery.lastError as { code?: string }).code ?? null, message: inputs.discovery.lastError.message } : null,
+      ...(inputs.discovery.watches ? { watches: inputs.discovery.watches } : {}),
     },
     versions: dp.versionStatus().map((v) => ({
       name: v.name,

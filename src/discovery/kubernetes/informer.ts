@@ -242,12 +242,18 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
  * owner when a request opened or closed, and a failure to build the request (say, an unreadable
  * token file) reaches `done` instead of becoming an unhandled rejection inside the informer.
  */
-class GuardedWatch extends k8s.Watch {
-  readonly #owner: ResilientInformer<k8s.KubernetesObject>;
+interface WatchOwner {
+  readonly stopped: boolean;
+  watchOpened(): void;
+  watchClosed(): void;
+}
 
-  constructor(kubeConfig: k8s.KubeConfig, owner: ResilientInformer<never>) {
+class GuardedWatch extends k8s.Watch {
+  readonly #owner: WatchOwner;
+
+  constructor(kubeConfig: k8s.KubeConfig, owner: WatchOwner) {
     super(kubeConfig);
-    this.#owner = owner as unknown as ResilientInformer<k8s.KubernetesObject>;
+    this.#owner = owner;
   }
 
   override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
