@@ -67,6 +67,10 @@ export interface ClusterFaults {
   dropNextConnection(): void;
   /** Delays every request by this much (0 turns it off). */
   setLatency(ms: number): void;
+  /** While on, open watches are reset and every new connection is reset without an answer. */
+  setUnreachable(on: boolean): void;
+  /** Answers 403 Forbidden to `verb` (get, list, watch, create, update, patch, delete, deletecollection) on `resource` (plural, e.g. 'pods'), as an RBAC denial would; `false` allows it again. */
+  forbid(resource: string, verb: string, forbidden?: boolean): void;
 }
 
 export interface Cluster {
@@ -182,6 +186,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       failNext: (status = 500, opts = {}) => { api.faults.failNext = { status, watchOnly: opts.watchOnly ?? false }; },
       dropNextConnection: () => { api.faults.dropNext = true; },
       setLatency: (ms) => { api.faults.latencyMs = ms; },
+      setUnreachable: (on) => {
+        api.faults.unreachable = on;
+        if (on) api.watches.dropAll();
+      },
+      forbid: (resource, verb, isForbidden = true) => {
+        if (isForbidden) api.faults.forbidden.add(`${resource}/${verb}`);
+        else api.faults.forbidden.delete(`${resource}/${verb}`);
+      },
     },
     podIps: () => new Map([...kubelet.workers].map(([k, w]) => [k, w.ip])),
     inCluster: async (namespace = 'default') => {

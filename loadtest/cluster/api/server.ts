@@ -58,12 +58,16 @@ interface Faults {
   latencyMs: number;
   failNext: { status: number; watchOnly: boolean } | undefined;
   dropNext: boolean;
+  /** While true every request's connection is reset at once (an API server gone from the network). */
+  unreachable: boolean;
+  /** `<plural>/<verb>` pairs answered 403 Forbidden, as RBAC would (e.g. `pods/watch`). */
+  forbidden: Set<string>;
 }
 
 export class ApiServer {
   readonly server: http.Server | https.Server;
   readonly watches: WatchHub;
-  readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false };
+  readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false, unreachable: false, forbidden: new Set() };
   /** The last requests served, newest last (for tests that assert what a client sent). */
   readonly requests: RequestRecord[] = [];
   readonly #registry: Registry;
@@ -107,7 +111,7 @@ export class ApiServer {
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || url.pathname.includes('/watch/');
     const record = this.#record(req);
     res.on('finish', () => { record.status = res.statusCode; });
-    if (this.faults.dropNext) {
+    if (this.faults.dropNext || this.faults.unreachable) {
       this.faults.dropNext = false;
       req.socket.resetAndDestroy();
       return;
@@ -195,6 +199,10 @@ export class ApiServer {
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
     const { rt, namespace, name, subresource } = r;
     if (subresource && !rt.subresources.includes(subresource)) throw notFoundPath(url.pathname);
+    if (this.faults.forbidden.size > 0) {
+      const verb = rbacVerb(method, name !== undefined, isWatch);
+      if (this.faults.forbidden.has(`${rt.plural}/${verb}`)) throw forbidden(rt, verb, namespace);
+    }
 
     if (name === undefined) {
       if (method === 'GET' && isWatch) return this.#watch(res, q, r, table, include);
@@ -295,6 +303,27 @@ function parseRoute(group: string, version: string, rest: string[]): Route | und
   if (!rt) return undefined;
   if (rt.namespaced === false && namespace !== undefined) return undefined;
   return { rt, namespace, name, subresource: subresource === 'finalize' ? 'status' : (subresource ?? '') };
+}
+
+/** The RBAC verb of a request, as the apiserver's request-info resolver names it. */
+function rbacVerb(method: string, named: boolean, isWatch: boolean): string {
+  if (isWatch) return 'watch';
+  switch (method) {
+    case 'GET': return named ? 'get' : 'list';
+    case 'POST': return 'create';
+    case 'PUT': return 'update';
+    case 'PATCH': return 'patch';
+    case 'DELETE': return named ? 'delete' : 'deletecollection';
+    default: return method.toLowerCase();
+  }
+}
+
+/** The apiserver's RBAC denial, message and all (k8s.io/apiserver pkg/endpoints/handlers/responsewriters). */
+function forbidden(rt: ResourceType, verb: string, namespace: string | undefined): ApiError {
+  const resource = rt.group ? `${rt.plural}.${rt.group}` : rt.plural;
+  const scope = namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope';
+  return new ApiError(403, 'Forbidden', `${resource} is forbidden: User "system:serviceaccount:default:default" cannot ${verb} resource "${rt.plural}" in API group "${rt.group}"${scope}`,
+    { ...(rt.group ? { group: rt.group } : {}), kind: rt.plural });
 }
 
 function notFoundPath(path: string): ApiError {
