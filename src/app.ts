@@ -136,7 +136,7 @@ function sleep(ms: number): Promise<void> {
 function createDiscovery(config: Config): DiscoverySource {
   if (config.kubernetes.service !== '') return new KubernetesDiscovery(config.kubernetes);
   if (config.endpoints.file !== '') return new StaticFileDiscovery(config.endpoints.file);
-  throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set kubernetes.service (--service, with --namespace and optionally --deployment) or endpoints.file (--endpoints)');
+  throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints), or kubernetes.service (GLIDEPATH_KUBERNETES_SERVICE or --service, with --namespace and optionally --deployment)');
 }
 
 function hostPort(value: string, field: string): HostPort {

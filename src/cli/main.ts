@@ -22,8 +22,8 @@ const err = (text: string): void => void process.stderr.write(text.endsWith('\n'
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run the proxy',
-    usage: 'glidepath serve [--config FILE] [--listen HOST:PORT] [--admin HOST:PORT] [--log-level LEVEL]\n' +
-      '                       (--endpoints FILE | [--kubeconfig FILE] [--namespace NS] --service SVC [--deployment DEPLOY] [--port NAME|NUMBER])',
+    usage: 'glidepath serve [--config FILE] [--listen HOST:PORT] [--admin HOST:PORT] [--endpoints FILE] [--log-level LEVEL]\n' +
+      '                       [--kubeconfig FILE] [--namespace NS] [--service SVC] [--deployment DEPLOY] [--port NAME|NUMBER]',
     options: {
       config: { type: 'string', short: 'c' },
       listen: { type: 'string' },
