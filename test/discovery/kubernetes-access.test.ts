@@ -89,6 +89,9 @@ t.test('access problems are named with what to fix, and clear by themselves', as
     t.equal(err?.code, 'GP_KUBERNETES_NOT_FOUND');
     t.match(err?.message, /Deployment "nope" not found in namespace "default"/);
     t.ok(lines.some((l) => l.level === 'error' && l.obj.code === 'GP_KUBERNETES_NOT_FOUND' && /Deployment "nope"/.test(String(l.obj.err))));
+    const view = await waitFor('a cluster view', () => app.kubernetes?.clusterView());
+    t.ok(view.deploymentMissing, 'the rollout controller sees the Deployment is missing');
+    t.equal(view.deployment, undefined);
   });
 
   await t.test('a port the Service does not have is named', async (t) => {

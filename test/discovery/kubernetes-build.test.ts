@@ -134,7 +134,7 @@ t.test('the cluster view: template hash of the matching ReplicaSet, pod health p
   };
   const crashing = pod('web-new-ccccc', 'new', 'uid-rs-new', { containerStatuses: [{ name: 'app', image: 'demo:v2', imageID: '', ready: false, restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }], conditions: [{ type: 'Ready', status: 'False' }] });
   const view = buildClusterView({
-    namespace: 'default', service: 'web', deploymentName: 'web', deployment, synced: true,
+    namespace: 'default', service: 'web', deploymentName: 'web', deployment, synced: true, deploymentListed: true,
     replicaSets: [rs('old', 1, 2, templateOf('demo:v1', 'old')), rs('new', 2, 1, templateOf('demo:v2', 'new')), rs('foreign', 7, 1, templateOf('demo:v2', 'foreign'), 'uid-other')],
     pods: [pod('web-old-aaaaa', 'old'), pod('web-old-bbbbb', 'old'), crashing],
   });
@@ -155,7 +155,7 @@ t.test('the cluster view: template hash of the matching ReplicaSet, pod health p
   const plain = (v: unknown): boolean => v === null || typeof v !== 'object' || ((Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype) && Object.values(v).every(plain));
   t.ok(plain(view), 'plain data: no class instances, no Dates');
 
-  const missing = buildClusterView({ namespace: 'default', service: 'web', deploymentName: 'web', deployment: undefined, synced: true, replicaSets: [], pods: [] });
+  const missing = buildClusterView({ namespace: 'default', service: 'web', deploymentName: 'web', deployment: undefined, synced: false, deploymentListed: true, replicaSets: [], pods: [] });
   t.ok(missing.deploymentMissing);
 });
 

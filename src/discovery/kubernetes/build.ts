@@ -265,7 +265,10 @@ export interface ViewInputs {
   readonly deployment: k8s.V1Deployment | undefined;
   readonly replicaSets: readonly k8s.V1ReplicaSet[];
   readonly pods: readonly k8s.V1Pod[];
+  /** Every watch has listed once. */
   readonly synced: boolean;
+  /** The Deployment watch has listed once (so an absent Deployment is really missing). */
+  readonly deploymentListed: boolean;
 }
 
 export function buildClusterView(input: ViewInputs): ClusterView {
@@ -332,7 +335,7 @@ export function buildClusterView(input: ViewInputs): ClusterView {
     namespace: input.namespace,
     service: input.service,
     deployment,
-    deploymentMissing: input.deploymentName !== '' && input.synced && d === undefined,
+    deploymentMissing: input.deploymentName !== '' && input.deploymentListed && d === undefined,
     replicaSets,
     synced: input.synced,
   };

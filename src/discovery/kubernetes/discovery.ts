@@ -246,10 +246,13 @@ export class KubernetesDiscovery implements DiscoverySource {
     const informers = [this.#service, this.#slices, this.#deployment, this.#pods, this.#replicaSets];
     const allSynced = informers.every((w) => w === undefined || w.synced) && this.#pods !== undefined && this.#replicaSets !== undefined;
 
-    if (this.#replicaSets !== undefined && (deployName === '' || this.#deployment?.synced)) {
+    // The view goes out as soon as the Deployment watch has listed, so a missing Deployment is
+    // visible to the controller (deploymentMissing) even though its ReplicaSets cannot be watched.
+    if (deployName !== '' ? this.#deployment?.synced === true : this.#replicaSets !== undefined) {
       const view = buildClusterView({
         namespace: ns, service: svcName, deploymentName: deployName, deployment,
-        replicaSets: this.#replicaSets.list(), pods: this.#pods?.list() ?? [], synced: allSynced,
+        replicaSets: this.#replicaSets?.list() ?? [], pods: this.#pods?.list() ?? [], synced: allSynced,
+        deploymentListed: this.#deployment?.synced === true,
       });
       const key = JSON.stringify(view);
       if (key !== this.#viewKey) {
