@@ -2,9 +2,12 @@
 // start, a missing Deployment, wrong credentials, and the in-cluster service-account path.
 
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { unusedPort } from '../helpers/raw.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { startApp, type App } from '../../src/app.ts';
 import type { Logger } from '../../src/core/log.ts';
@@ -100,6 +103,24 @@ t.test('access problems are named with what to fix, and clear by themselves', as
     t.equal(err?.code, 'GP_KUBERNETES_NOT_FOUND');
     t.match(err?.message, /has no port named "grpc" \(its ports: web 80→http\)/);
     t.equal(await readyz(app), 503);
+  });
+
+  await t.test('glidepath serve --kubeconfig --namespace --service --deployment --port (a child process)', async (t) => {
+    const [listen, admin] = [await unusedPort(), await unusedPort()];
+    const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+    const child = spawn(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${listen}`, '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn',
+      '--kubeconfig', cluster.kubeconfigPath, '--namespace', 'default', '--service', 'web', '--deployment', 'web', '--port', 'web'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIDEPATH_SHUTDOWN_DRAIN_DELAY: '0s' } });
+    t.teardown(() => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await waitFor('the child ready', async () => (await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => undefined))?.status === 200, 30_000);
+    const res = await fetch(`http://127.0.0.1:${listen}/`);
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('x-pod-version'), 'v1');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, `exits cleanly on SIGTERM${stderr ? `; stderr: ${stderr}` : ''}`);
   });
 
   await t.test('the API unreachable at start: glidepath comes up, says why, and gets ready when the API is back', async (t) => {
