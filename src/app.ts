@@ -52,7 +52,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     onAccessLog: (entry) => accessLog.info(entry, 'request'),
   });
 
-  const discovery = createDiscovery(config);
+  const discovery = createDiscovery(config, logger);
   const kubernetes = discovery instanceof KubernetesDiscovery ? discovery : undefined;
   const discoveryLog = logger.child({ module: 'discovery', source: discovery.description });
   const discoveryState = { lastError: undefined as Error | undefined, updatedAt: undefined as Date | undefined, updates: 0 };
@@ -133,8 +133,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function createDiscovery(config: Config): DiscoverySource {
-  if (config.kubernetes.service !== '') return new KubernetesDiscovery(config.kubernetes);
+function createDiscovery(config: Config, logger: Logger): DiscoverySource {
+  if (config.kubernetes.service !== '') return new KubernetesDiscovery(config.kubernetes, { logger: logger.child({ module: 'discovery' }) });
   if (config.endpoints.file !== '') return new StaticFileDiscovery(config.endpoints.file);
   throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints), or kubernetes.service (GLIDEPATH_KUBERNETES_SERVICE or --service, with --namespace and optionally --deployment)');
 }

@@ -125,7 +125,8 @@ t.test('access problems are named with what to fix, and clear by themselves', as
 
   await t.test('the API unreachable at start: glidepath comes up, says why, and gets ready when the API is back', async (t) => {
     cluster.faults.setUnreachable(true);
-    const app = await startGlidepath(t, cluster, []);
+    const lines: LogLine[] = [];
+    const app = await startGlidepath(t, cluster, lines);
     t.equal(await readyz(app), 503);
     const err = await lastError(app);
     t.equal(err?.code, 'GP_KUBERNETES_UNREACHABLE');
@@ -135,6 +136,7 @@ t.test('access problems are named with what to fix, and clear by themselves', as
     const res = await fetch(`http://127.0.0.1:${app.proxyAddress.port}/`);
     t.equal(res.status, 200);
     t.equal(res.headers.get('x-pod-version'), 'v1');
+    t.ok(lines.some((l) => l.msg === 'watch recovered' && (l.obj.restarts as number) >= 1 && l.obj.lastError === 'GP_KUBERNETES_UNREACHABLE'), 'recoveries are logged with their restart count');
   });
 });
 

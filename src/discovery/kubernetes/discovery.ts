@@ -5,6 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { GlidepathError } from '../../core/errors.ts';
+import { silentLogger, type Logger } from '../../core/log.ts';
 import type { DiscoveryListener, DiscoverySource } from '../source.ts';
 import { buildClusterView, buildSnapshot, labelSelectorString, mapSelectorString, resolvePort, SERVICE_NAME_LABEL, snapshotKey } from './build.ts';
 import { ResilientInformer, type Backoff, type WatchStatus } from './informer.ts';
@@ -30,6 +31,8 @@ export interface KubernetesDiscoveryOptions {
   readonly debounceMs?: number | undefined;
   readonly backoff?: Backoff | undefined;
   readonly random?: (() => number) | undefined;
+  /** Watch recoveries and selector changes are logged here (failures go to the listener's onError). */
+  readonly logger?: Logger | undefined;
 }
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -173,6 +176,8 @@ export class KubernetesDiscovery implements DiscoverySource {
       onChange: () => this.#schedule(),
       onError: (err) => this.#report(err),
       onRecovered: () => {
+        const w = [this.#service, this.#slices, this.#deployment, this.#pods, this.#replicaSets].find((i) => i?.name === name)?.status();
+        (this.#options.logger ?? silentLogger).info({ watch: name, restarts: w?.restarts, lastError: w?.lastError?.code }, 'watch recovered');
         this.#forcePublish = true;
         this.#schedule();
       },
@@ -196,7 +201,10 @@ export class KubernetesDiscovery implements DiscoverySource {
   /** Sets the one dependent informer to `selector`: restarted when the selector changes. */
   #ensure<T extends k8s.KubernetesObject>(current: ResilientInformer<T> | undefined, selector: string, make: (selector: string) => ResilientInformer<T>): ResilientInformer<T> {
     if (current !== undefined && current.status().labelSelector === selector) return current;
-    if (current !== undefined) void current.stop();
+    if (current !== undefined) {
+      (this.#options.logger ?? silentLogger).info({ watch: current.name, from: current.status().labelSelector, to: selector }, 'selector changed: watch restarted');
+      void current.stop();
+    }
     const next = make(selector);
     next.start();
     return next;
