@@ -16,6 +16,8 @@ interface StatusDoc {
 async function startGlidepath(t: { teardown(fn: () => unknown): void }, cluster: Cluster, extra: Record<string, unknown> = {}): Promise<App> {
   const config = loadConfig({ flags: {
     listen: '127.0.0.1:0', 'admin.listen': '127.0.0.1:0', 'shutdown.drainDelay': '0s', 'shutdown.gracePeriod': '2s',
+    // A pod that just turned ready would otherwise ramp up over 10 s and may see none of a few dozen requests.
+    'upstream.slowStartWindow': '0s',
     'kubernetes.kubeconfig': cluster.kubeconfigPath, 'kubernetes.namespace': 'default', 'kubernetes.service': 'web', 'kubernetes.deployment': 'web', ...extra,
   } });
   const app = await startApp(config, { logger: silentLogger });
