@@ -102,11 +102,12 @@ export interface SnapshotResult {
 }
 
 /**
- * Endpoints from every slice of the Service. Conditions (KEP-1672): `ready` is taken only with
- * `serving` and without `terminating`, so `publishNotReadyAddresses` never routes to an unready or
- * terminating pod; `serving` without `terminating` info counts as ready's fallback; nil `ready` and
- * `serving` mean true, nil `terminating` false. An address in two slices (a pod moving between
- * slices) takes the terminating copy if any (terminating never reverts), else the ready one.
+ * Endpoints from every slice of the Service. Conditions (KEP-1672): an endpoint is ready only
+ * when `ready` and `serving` hold and `terminating` does not, so `publishNotReadyAddresses` (which
+ * forces `ready`) never routes to an unready or terminating pod; a serving, terminating endpoint is
+ * kept as a fallback only; nil `ready` and `serving` mean true, nil `terminating` false. An address
+ * in two slices (a pod moving between slices) takes the terminating copy if any (terminating never
+ * reverts), else the ready one.
  */
 export function buildSnapshot(input: SnapshotInputs): SnapshotResult {
   const byKey = new Map<string, Endpoint>();
@@ -211,7 +212,7 @@ function normalize(v: unknown): unknown {
   return v;
 }
 
-/** Plain-JSON copy with the pod-template-hash label removed (what `rollout undo` puts back). */
+/** Plain-JSON copy of a pod template (hash label included, as stored). */
 function plainTemplate(t: k8s.V1PodTemplateSpec | undefined): unknown {
   return t === undefined ? undefined : (JSON.parse(JSON.stringify(t)) as unknown);
 }

@@ -54,7 +54,7 @@ export interface ReplicaSetView {
   readonly readyReplicas: number;
   readonly availableReplicas: number;
   readonly annotations: Readonly<Record<string, string>>;
-  /** `spec.template` as plain JSON (what `kubectl rollout undo` puts back, minus the hash label). */
+  /** `spec.template` as plain JSON, hash label included; `kubectl rollout undo` puts it back without that label. */
   readonly template: unknown;
   readonly podHealth: PodHealthView;
 }
