@@ -11,6 +11,7 @@ import { DataPlane } from './dataplane/dataplane.ts';
 import { createProxyServer } from './dataplane/server.ts';
 import type { DiscoverySource } from './discovery/source.ts';
 import { StaticFileDiscovery } from './discovery/static-file.ts';
+import { KubernetesDiscovery } from './discovery/kubernetes/discovery.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createMetricsRegistry } from './telemetry/metrics.ts';
 import { createAdminServer, type AdminAction } from './admin/server.ts';
@@ -27,6 +28,8 @@ export interface App {
   readonly config: Config;
   readonly logger: Logger;
   readonly dataPlane: DataPlane;
+  /** The Kubernetes source when kubernetes.service is set (its cluster view feeds the rollout controller). */
+  readonly kubernetes: KubernetesDiscovery | undefined;
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
   /**
@@ -51,9 +54,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     onAccessLog: (entry) => accessLog.info(entry, 'request'),
   });
 
-  const discovery = createDiscovery(config);
+  const discovery = createDiscovery(config, logger);
+  const kubernetes = discovery instanceof KubernetesDiscovery ? discovery : undefined;
   const discoveryLog = logger.child({ module: 'discovery', source: discovery.description });
   const discoveryState = { lastError: undefined as Error | undefined, updatedAt: undefined as Date | undefined, updates: 0 };
+  // A Kubernetes source resolves early when the API has a problem (reported through onError) so
+  // that the admin API comes up; /readyz stays 503 until its first snapshot (dataPlane.loaded).
   await discovery.start({
     onSnapshot: (snapshot) => {
       dataPlane.applyDiscovery(snapshot);
@@ -76,7 +82,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     isLive: () => true,
     isReady: () => stopping === undefined && dataPlane.loaded && proxy.listening,
     metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
-    status: () => buildStatus({ dataPlane, startedAt, version: PACKAGE_VERSION, discovery: { source: discovery.description, ...discoveryState } }),
+    status: () => buildStatus({ dataPlane, startedAt, version: PACKAGE_VERSION, discovery: { source: discovery.description, ...discoveryState, ...(kubernetes ? { watches: kubernetes.watches() } : {}) } }),
     token: config.admin.token,
     actions: options.actions,
   });
@@ -98,6 +104,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     config,
     logger,
     dataPlane,
+    kubernetes,
     proxyAddress,
     adminAddress,
     stop() {
@@ -129,9 +136,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function createDiscovery(config: Config): DiscoverySource {
+function createDiscovery(config: Config, logger: Logger): DiscoverySource {
+  if (config.kubernetes.service !== '') return new KubernetesDiscovery(config.kubernetes, { logger: logger.child({ module: 'discovery' }) });
   if (config.endpoints.file !== '') return new StaticFileDiscovery(config.endpoints.file);
-  throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints)');
+  throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints), or kubernetes.service (GLIDEPATH_KUBERNETES_SERVICE or --service, with --namespace and optionally --deployment)');
 }
 
 function hostPort(value: string, field: string): HostPort {

@@ -8,7 +8,7 @@ export interface StatusInputs {
   readonly dataPlane: DataPlaneStatusView;
   readonly startedAt: number;
   readonly version: string;
-  readonly discovery: { readonly source: string; readonly lastError: Error | undefined; readonly updatedAt: Date | undefined; readonly updates: number };
+  readonly discovery: { readonly source: string; readonly lastError: Error | undefined; readonly updatedAt: Date | undefined; readonly updates: number; readonly watches?: StatusDiscovery['watches'] | undefined };
 }
 
 /** Counters of one version (or of unrouted requests) since start. */
@@ -46,7 +46,24 @@ export interface StatusDiscovery {
   readonly updatedAt: string | null;
   readonly lastError: { readonly code: string | null; readonly message: string } | null;
   /** Per watch (Kubernetes discovery): what it watches and when it last saw an event. */
-  readonly watches?: readonly { readonly name: string; readonly lastEventAt: string | null; readonly [key: string]: unknown }[];
+  readonly watches?: readonly StatusWatch[];
+}
+
+/** One Kubernetes watch as /status shows it. */
+export interface StatusWatch {
+  readonly name: string;
+  readonly resource: string;
+  readonly namespace: string;
+  readonly labelSelector: string | null;
+  readonly fieldSelector: string | null;
+  readonly synced: boolean;
+  readonly connected: boolean;
+  readonly objects: number;
+  readonly lists: number;
+  readonly restarts: number;
+  readonly lastEventAt: string | null;
+  readonly lastListAt: string | null;
+  readonly lastError: { readonly code: string; readonly message: string; readonly at: string } | null;
 }
 
 /** GET /status. Optional sections are added by the parts that own them (rollout, watches). */
@@ -95,6 +112,7 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
       updates: inputs.discovery.updates,
       updatedAt: inputs.discovery.updatedAt?.toISOString() ?? null,
       lastError: inputs.discovery.lastError ? { code: (inputs.discovery.lastError as { code?: string }).code ?? null, message: inputs.discovery.lastError.message } : null,
+      ...(inputs.discovery.watches ? { watches: inputs.discovery.watches } : {}),
     },
     versions: dp.versionStatus().map((v) => ({
       name: v.name,

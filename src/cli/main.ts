@@ -23,13 +23,19 @@ const err = (text: string): void => void process.stderr.write(text.endsWith('\n'
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run the proxy',
-    usage: 'glidepath serve [--config FILE] [--listen HOST:PORT] [--admin HOST:PORT] [--endpoints FILE] [--log-level LEVEL]',
+    usage: 'glidepath serve [--config FILE] [--listen HOST:PORT] [--admin HOST:PORT] [--endpoints FILE] [--log-level LEVEL]\n' +
+      '                       [--kubeconfig FILE] [--namespace NS] [--service SVC] [--deployment DEPLOY] [--port NAME|NUMBER]',
     options: {
       config: { type: 'string', short: 'c' },
       listen: { type: 'string' },
       admin: { type: 'string' },
       endpoints: { type: 'string' },
       'log-level': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
+      service: { type: 'string' },
+      deployment: { type: 'string' },
+      port: { type: 'string' },
     },
     help: `Runs the proxy listener and the admin listener.
 
@@ -40,12 +46,30 @@ Options (precedence: defaults < config file < GLIDEPATH_* environment < flags):
       --endpoints FILE     static endpoints file, watched for changes (config: endpoints.file)
       --log-level LEVEL    fatal, error, warn, info, debug, trace or silent (config: log.level)
 
+Discovery from Kubernetes (instead of --endpoints):
+      --kubeconfig FILE    kubeconfig to reach the API; without it the pod's service account
+                           is used (config: kubernetes.kubeconfig)
+  -n, --namespace NS       namespace of the Service and Deployment; default the kubeconfig
+                           context's namespace, or the pod's own (config: kubernetes.namespace)
+      --service SVC        Service whose EndpointSlices and pods to route to (config: kubernetes.service)
+      --deployment DEPLOY  Deployment behind it, watched with its ReplicaSets for rollouts;
+                           without it glidepath only routes and drains (config: kubernetes.deployment)
+      --port NAME|NUMBER   Service port by name or number (or the pods' port number); default
+                           the Service's first port (config: kubernetes.port)
+  glidepath needs get, list and watch on services, pods, endpointslices.discovery.k8s.io,
+  deployments.apps and replicasets.apps in that namespace. /readyz answers 503 until every
+  watch has synced; /status shows each watch under discovery.watches.
+
 SIGTERM or SIGINT stops it gracefully; a second signal exits at once.`,
     async run(values) {
       const config = loadConfig({
         file: values.config as string | undefined,
         env: process.env,
-        flags: { listen: values.listen, 'admin.listen': values.admin, 'endpoints.file': values.endpoints, 'log.level': values['log-level'] },
+        flags: {
+          listen: values.listen, 'admin.listen': values.admin, 'endpoints.file': values.endpoints, 'log.level': values['log-level'],
+          'kubernetes.kubeconfig': values.kubeconfig, 'kubernetes.namespace': values.namespace, 'kubernetes.service': values.service,
+          'kubernetes.deployment': values.deployment, 'kubernetes.port': values.port,
+        },
       });
       const { startApp } = await import('../app.ts');
       const app = await startApp(config);

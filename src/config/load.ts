@@ -156,6 +156,20 @@ function semanticErrors(config: Config): FieldError[] {
   if (Array.isArray(trusted)) trusted.forEach((entry: unknown, i) => {
     if (typeof entry === 'string' && parseCidr(entry) === undefined) errors.push({ path: `server.trustedProxies[${i}]`, message: `expected an IP address or CIDR such as 10.0.0.0/8; got ${JSON.stringify(entry)}` });
   });
+  const k8s = config.kubernetes;
+  if (typeof k8s?.service === 'string') {
+    if (k8s.service !== '' && typeof config.endpoints?.file === 'string' && config.endpoints.file !== '') {
+      errors.push({ path: 'kubernetes.service', message: `set either kubernetes.service (discovery from Kubernetes) or endpoints.file (${config.endpoints.file}), not both` });
+    }
+    if (k8s.service === '') {
+      for (const key of ['deployment', 'port'] as const) {
+        if (typeof k8s[key] === 'string' && k8s[key] !== '') errors.push({ path: `kubernetes.${key}`, message: 'needs kubernetes.service (the Service glidepath routes to)' });
+      }
+    }
+    if (typeof k8s.port === 'string' && /^\d+$/.test(k8s.port) && (Number(k8s.port) < 1 || Number(k8s.port) > 65535)) {
+      errors.push({ path: 'kubernetes.port', message: `port number out of range 1-65535; got ${k8s.port}` });
+    }
+  }
   return errors;
 }
 

@@ -52,6 +52,17 @@ export const ConfigSchema = Type.Object(
       },
       'Where endpoints come from.',
     ),
+    kubernetes: section(
+      {
+        kubeconfig: Type.String({ default: '', description: 'kubeconfig file to reach the Kubernetes API. Empty: the in-cluster service-account credentials (KUBERNETES_SERVICE_HOST and /var/run/secrets/kubernetes.io/serviceaccount).' }),
+        namespace: Type.String({ pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$', maxLength: 63, default: '', description: 'Namespace of the Service and Deployment. Empty: the kubeconfig context\'s namespace, or in a pod its own namespace.' }),
+        service: Type.String({ pattern: '^([a-z]([-a-z0-9]*[a-z0-9])?)?$', maxLength: 63, default: '', description: 'Service whose EndpointSlices and pods glidepath routes to. Setting it turns Kubernetes discovery on (instead of endpoints.file).' }),
+        deployment: Type.String({ pattern: '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$', maxLength: 253, default: '', description: 'Deployment behind the Service, watched with its ReplicaSets for rollouts. Empty: glidepath only routes and drains.' }),
+        port: Type.String({ pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$', maxLength: 63, default: '', description: 'Service port to route to, by name ("http") or number ("80", or the target port "8080"); a string, so quote numbers in YAML. Empty: the Service\'s first port.' }),
+        requestTimeout: duration('10s', 'A list request to the API that takes longer is abandoned and retried with back-off (watches have their own 30 s inactivity timeout).'),
+      },
+      'Discovery from Kubernetes: the Service\'s EndpointSlices and pods, and the Deployment with its ReplicaSets.',
+    ),
     log: section(
       {
         level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'Log level.'),

@@ -37,9 +37,10 @@ export const ERROR_CODES = {
   GP_CONFIG_INVALID: { status: 0, summary: 'the configuration failed validation; every error is listed with its field path' },
   GP_ENDPOINTS_INVALID: { status: 0, summary: 'the endpoints file failed validation; the last good snapshot stays in force' },
   // Not responses: the Kubernetes API refused a request or could not be reached (discovery, rollout actions).
-  GP_KUBERNETES_FORBIDDEN: { status: 0, summary: 'the Kubernetes API refused a verb (403) or the credentials (401); the message names the RBAC rule to grant' },
-  GP_KUBERNETES_NOT_FOUND: { status: 0, summary: 'a Kubernetes object glidepath was pointed at does not exist (404)' },
-  GP_KUBERNETES_UNREACHABLE: { status: 0, summary: 'the Kubernetes API could not be reached (refused, reset, timed out); retried with backoff' },
+  GP_KUBERNETES_FORBIDDEN: { status: 0, summary: 'the Kubernetes API refused a verb (403); the message names the verb, resource, namespace and the RBAC rule to grant' },
+  GP_KUBERNETES_UNAUTHORIZED: { status: 0, summary: 'the Kubernetes API rejected the credentials (401): expired or wrong token or certificate' },
+  GP_KUBERNETES_NOT_FOUND: { status: 0, summary: 'a Kubernetes object glidepath was pointed at does not exist (404): the Service, its port, the Deployment, a ReplicaSet' },
+  GP_KUBERNETES_UNREACHABLE: { status: 0, summary: 'the Kubernetes API could not be reached (refused, reset, timed out, TLS); retried with backoff' },
   GP_KUBERNETES_CONFLICT: { status: 0, summary: 'a write kept meeting concurrent edits of the object (409) through its bounded retries; retried with backoff' },
   GP_KUBERNETES_SERVER_ERROR: { status: 0, summary: 'the Kubernetes API answered 5xx or 429; retried with backoff' },
   GP_KUBERNETES_REJECTED: { status: 0, summary: 'the Kubernetes API rejected a request as invalid (400, 413, 415, 422), or it would exceed an API limit' },

@@ -12,7 +12,11 @@ export interface DiscoveryListener {
 export interface DiscoverySource {
   /** Human description for logs and /status. */
   readonly description: string;
-  /** Delivers the first snapshot before resolving (or rejects), then keeps delivering changes. */
+  /**
+   * Delivers the first snapshot before resolving (or rejects), then keeps delivering changes.
+   * A source behind a remote API may instead resolve after reporting its first problem through
+   * onError, and deliver the first snapshot once the problem clears (readiness waits for it).
+   */
   start(listener: DiscoveryListener): Promise<void>;
   close(): Promise<void>;
 }

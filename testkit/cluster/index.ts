@@ -67,12 +67,15 @@ export interface ClusterFaults {
   dropNextConnection(): void;
   /** Delays every request by this much (0 turns it off). */
   setLatency(ms: number): void;
+  /** While on, open watches are reset and every new connection is reset without an answer. */
+  setUnreachable(on: boolean): void;
   /**
    * Denies `verb` (get, list, watch, create, update, patch, delete, deletecollection, or '*') on
    * `resource` (a plural such as 'deployments', with '/subresource' for one, or '*') with the
-   * apiserver's 403, as a missing RBAC rule would. Returns the function that lifts the denial.
+   * apiserver's 403, as a missing RBAC rule would; `false` allows it again. Returns the function
+   * that lifts the denial.
    */
-  forbid(resource: string, verb: string): () => void;
+  forbid(resource: string, verb: string, forbidden?: boolean): () => void;
 }
 
 export interface Cluster {
@@ -188,10 +191,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       failNext: (status = 500, opts = {}) => { api.faults.failNext = { status, watchOnly: opts.watchOnly ?? false }; },
       dropNextConnection: () => { api.faults.dropNext = true; },
       setLatency: (ms) => { api.faults.latencyMs = ms; },
-      forbid: (resource, verb) => {
-        const rule = { resource, verb };
-        api.faults.forbidden.add(rule);
-        return () => { api.faults.forbidden.delete(rule); };
+      setUnreachable: (on) => {
+        api.faults.unreachable = on;
+        if (on) api.watches.dropAll();
+      },
+      forbid: (resource, verb, isForbidden = true) => {
+        const lift = (): void => {
+          for (const rule of api.faults.forbidden) if (rule.resource === resource && rule.verb === verb) api.faults.forbidden.delete(rule);
+        };
+        lift();
+        if (isForbidden) api.faults.forbidden.add({ resource, verb });
+        return lift;
       },
     },
     podIps: () => new Map([...kubelet.workers].map(([k, w]) => [k, w.ip])),

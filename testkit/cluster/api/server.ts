@@ -58,6 +58,8 @@ interface Faults {
   latencyMs: number;
   failNext: { status: number; watchOnly: boolean } | undefined;
   dropNext: boolean;
+  /** While true every request's connection is reset at once (an API server gone from the network). */
+  unreachable: boolean;
   /** RBAC denials in force: a request whose resource (`deployments`, `deployments/scale`) and verb match one gets 403. */
   forbidden: Set<{ resource: string; verb: string }>;
 }
@@ -65,7 +67,7 @@ interface Faults {
 export class ApiServer {
   readonly server: http.Server | https.Server;
   readonly watches: WatchHub;
-  readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false, forbidden: new Set() };
+  readonly faults: Faults = { latencyMs: 0, failNext: undefined, dropNext: false, unreachable: false, forbidden: new Set() };
   /** The last requests served, newest last (for tests that assert what a client sent). */
   readonly requests: RequestRecord[] = [];
   readonly #registry: Registry;
@@ -109,7 +111,7 @@ export class ApiServer {
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || url.pathname.includes('/watch/');
     const record = this.#record(req);
     res.on('finish', () => { record.status = res.statusCode; });
-    if (this.faults.dropNext) {
+    if (this.faults.dropNext || this.faults.unreachable) {
       this.faults.dropNext = false;
       req.socket.resetAndDestroy();
       return;
@@ -322,6 +324,8 @@ function parseRoute(group: string, version: string, rest: string[]): Route | und
   if (rt.namespaced === false && namespace !== undefined) return undefined;
   return { rt, namespace, name, subresource: subresource === 'finalize' ? 'status' : (subresource ?? '') };
 }
+
+
 
 function notFoundPath(path: string): ApiError {
   void path;
