@@ -17,6 +17,11 @@ import { createMetricsRegistry } from './telemetry/metrics.ts';
 import { createAdminServer, type AdminAction } from './admin/server.ts';
 import { buildStatus } from './admin/status.ts';
 import { PACKAGE_VERSION } from './version.ts';
+import { systemClock } from './core/control.ts';
+import type { DiscoverySnapshot } from './core/types.ts';
+import { ROLLOUT_VERBS } from './core/admin-api.ts';
+import { createRolloutController, weightsByReadyPods } from './app-rollout.ts';
+import type { RolloutController } from './rollout/controller.ts';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -30,6 +35,8 @@ export interface App {
   readonly dataPlane: DataPlane;
   /** The Kubernetes source when kubernetes.service is set (its cluster view feeds the rollout controller). */
   readonly kubernetes: KubernetesDiscovery | undefined;
+  /** The rollout controller when kubernetes.deployment is set. */
+  readonly rollout: RolloutController | undefined;
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
   /**
@@ -58,11 +65,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const kubernetes = discovery instanceof KubernetesDiscovery ? discovery : undefined;
   const discoveryLog = logger.child({ module: 'discovery', source: discovery.description });
   const discoveryState = { lastError: undefined as Error | undefined, updatedAt: undefined as Date | undefined, updates: 0 };
+  let lastSnapshot: DiscoverySnapshot | undefined;
+  let rollout: RolloutController | undefined;
   // A Kubernetes source resolves early when the API has a problem (reported through onError) so
   // that the admin API comes up; /readyz stays 503 until its first snapshot (dataPlane.loaded).
   await discovery.start({
     onSnapshot: (snapshot) => {
+      lastSnapshot = snapshot;
       dataPlane.applyDiscovery(snapshot);
+      // Kubernetes never says how to weigh versions: until (or unless) the rollout controller owns the
+      // weights, spread traffic by ready pods as kube-proxy would. The controller re-decides at once.
+      if (kubernetes !== undefined) {
+        if (rollout === undefined) dataPlane.setWeights(weightsByReadyPods(snapshot));
+        else rollout.poke();
+      }
       discoveryState.lastError = undefined;
       discoveryState.updatedAt = new Date();
       discoveryState.updates++;
@@ -74,7 +90,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     },
   });
 
-  const registry = createMetricsRegistry({ dataPlane });
+  if (kubernetes !== undefined && config.kubernetes.deployment !== '') {
+    rollout = createRolloutController({ config, kubernetes, dataPlane, clock: systemClock, logger: logger.child({ module: 'rollout' }), lastSnapshot: () => lastSnapshot });
+    await rollout.start();
+  }
+  const controller = rollout;
+  const rolloutActions = controller === undefined ? {} : Object.fromEntries(ROLLOUT_VERBS.map((verb) => [verb, () => controller.command(verb)]));
+
+  const registry = createMetricsRegistry({ dataPlane, ...(controller ? { rollout: () => controller.snapshot() } : {}) });
   const startedAt = Date.now();
   let stopping: Promise<void> | undefined;
   const proxy = createProxyServer(dataPlane, config.server);
@@ -82,9 +105,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     isLive: () => true,
     isReady: () => stopping === undefined && dataPlane.loaded && proxy.listening,
     metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
-    status: () => buildStatus({ dataPlane, startedAt, version: PACKAGE_VERSION, discovery: { source: discovery.description, ...discoveryState, ...(kubernetes ? { watches: kubernetes.watches() } : {}) } }),
+    status: () => buildStatus({
+      dataPlane,
+      startedAt,
+      version: PACKAGE_VERSION,
+      discovery: { source: discovery.description, ...discoveryState, ...(kubernetes ? { watches: kubernetes.watches() } : {}) },
+      ...(controller ? { rollout: controller.snapshot() } : {}),
+    }),
     token: config.admin.token,
-    actions: options.actions,
+    actions: { ...rolloutActions, ...options.actions },
   });
 
   let proxyAddress: AddressInfo;
@@ -94,6 +123,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     adminAddress = await listen(admin, hostPort(config.admin.listen, 'admin.listen'));
   } catch (err) {
     proxy.close();
+    await controller?.close();
     await discovery.close();
     await dataPlane.destroy();
     throw err;
@@ -105,6 +135,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger,
     dataPlane,
     kubernetes,
+    rollout: controller,
     proxyAddress,
     adminAddress,
     stop() {
@@ -125,6 +156,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     while (dataPlane.inFlight > 0 && Date.now() < deadline) await sleep(10);
     if (dataPlane.inFlight > 0) logger.warn({ inFlight: dataPlane.inFlight }, 'grace period over: cutting the requests still in flight');
     proxy.closeAllConnections();
+    await controller?.close();
     await dataPlane.destroy();
     await discovery.close();
     await closeServer(admin);

@@ -40,6 +40,8 @@ export interface LoadOptions {
   readonly headers?: Record<string, string>;
   /** Called once per started request (e.g. to trigger a fault at request N). */
   readonly onRequest?: (index: number) => void;
+  /** Stop starting requests once aborted (requests in flight still finish and are recorded). */
+  readonly signal?: AbortSignal;
 }
 
 let runSeq = 0;
@@ -84,7 +86,7 @@ export async function runLoad(options: LoadOptions, ledger = new Ledger()): Prom
   const run = ++runSeq;
   let started = 0;
   const worker = async (): Promise<void> => {
-    while (started < total && Date.now() < deadline) {
+    while (started < total && Date.now() < deadline && options.signal?.aborted !== true) {
       const index = started++;
       options.onRequest?.(index);
       const id = `r${process.pid}-${run}-${index}`;

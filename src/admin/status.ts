@@ -1,6 +1,7 @@
 // The /status document: plain JSON built from the data plane's read-only view and discovery
 // state. StatusDocument is its one type, for tests, the CLI and whoever adds a section.
 
+import type { RolloutSnapshot } from '../rollout/controller.ts';
 import { OUTCOMES, type Outcome, type RejectReason } from '../core/outcomes.ts';
 import type { DataPlaneStatusView, EndpointState, VersionStatsView } from '../core/status-view.ts';
 
@@ -9,6 +10,8 @@ export interface StatusInputs {
   readonly startedAt: number;
   readonly version: string;
   readonly discovery: { readonly source: string; readonly lastError: Error | undefined; readonly updatedAt: Date | undefined; readonly updates: number; readonly watches?: StatusDiscovery['watches'] | undefined };
+  /** The rollout controller's view, when one runs. */
+  readonly rollout?: RolloutSnapshot | undefined;
 }
 
 /** Counters of one version (or of unrouted requests) since start. */
@@ -82,8 +85,8 @@ export interface StatusDocument {
   readonly fallback: boolean;
   /** Every ready pod ejected: they take traffic anyway. */
   readonly panic: boolean;
-  /** The rollout in progress, when a controller runs (its owner defines the shape). */
-  readonly rollout?: Readonly<Record<string, unknown>> | null;
+  /** The rollout controller's view (phase, step, weights, evidence, decisions, abort), when one runs. */
+  readonly rollout?: RolloutSnapshot;
 }
 
 function counters(s: VersionStatsView): StatusCounters {
@@ -127,5 +130,6 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
     retryBudgetExhausted: dp.retryBudget.exhausted,
     fallback: dp.snapshot.fallback,
     panic: dp.snapshot.panic,
+    ...(inputs.rollout ? { rollout: inputs.rollout } : {}),
   };
 }

@@ -53,7 +53,8 @@ export interface RolloutSnapshot {
   readonly decisions: readonly { readonly at: string; readonly action: string; readonly reason: string }[];
   readonly abort: { readonly reason: string; readonly decidedAt: string; readonly message: string; readonly cutMs: number | null } | null;
   readonly abortsByReason: Readonly<Record<string, number>>;
-  readonly lastAbortCutMs: readonly number[];
+  /** Every abort's time from the deciding request to canary weight 0, in seconds (metrics). */
+  readonly abortCutSeconds: readonly number[];
   readonly actions: readonly ActionKindStatus[];
   /** Why the persisted state could not be used, if it could not. */
   readonly stateProblem: string | null;
@@ -75,7 +76,7 @@ export class RolloutController {
   #stateProblem: string | null = null;
   #lastCut: AbortObservation | null = null;
   readonly #aborts: Record<string, number> = {};
-  /** Recent deciding-request-to-cut times (ms), for the histogram metric. */
+  /** Deciding-request-to-cut times (s), for the histogram metric; aborts are rare, the cap is generous. */
   readonly #cutTimes: number[] = [];
   /** The JSON last handed to the executor for the state annotation (skips equal rewrites). */
   #persisted = '';
@@ -228,7 +229,7 @@ export class RolloutController {
     const cutMs = evidence?.abortDecidedAt != null ? Math.max(0, now - evidence.abortDecidedAt) : 0;
     this.#lastCut = { reason, canary, at: this.#o.clock.wallNow(), cutMs };
     this.#cutTimes.push(cutMs / 1000);
-    if (this.#cutTimes.length > 100) this.#cutTimes.shift();
+    if (this.#cutTimes.length > 10_000) this.#cutTimes.shift();
     this.#log.warn({ reason, canary, cutMs, evidence }, 'abort: canary weight set to 0');
     // decide() carries out the rest (abort action, Event, state) on a tick of its own, never inside
     // the request that crossed the bound.
@@ -302,7 +303,7 @@ export class RolloutController {
               cutMs: cut !== null && cut.canary === s.abort.canary.version ? cut.cutMs : null,
             },
       abortsByReason: { ...this.#aborts },
-      lastAbortCutMs: [...this.#cutTimes].map((x) => x * 1000),
+      abortCutSeconds: [...this.#cutTimes],
       actions: this.#o.executor.status(),
       stateProblem: this.#stateProblem,
     };

@@ -27,8 +27,78 @@ function collected(name: string, help: string, type: 'counter' | 'gauge' | 'hist
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
+/** What the rollout controller shows telemetry (a subset of its /status snapshot). */
+export interface RolloutMetricsView {
+  readonly phase: string;
+  readonly step: { readonly index: number };
+  readonly evidence: {
+    readonly lnE: number;
+    readonly lnEThreshold: number;
+    readonly lnSR: number;
+    readonly lnSRThreshold: number;
+    readonly advance: { readonly lnE: number; readonly lnThreshold: number };
+    readonly budget: { readonly ratio: number; readonly limit: number };
+  } | null;
+  readonly abortsByReason: Readonly<Record<string, number>>;
+  /** Every abort's time from the deciding request to canary weight 0, in seconds. */
+  readonly abortCutSeconds: readonly number[];
+}
+
+export const ROLLOUT_PHASE_VALUES = ['idle', 'progressing', 'paused', 'aborted', 'completed'] as const;
+export const ABORT_REASON_VALUES = ['failure-rate', 'absolute-rate', 'latency', 'budget', 'unhealthy-pods', 'manual'] as const;
+const CUT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5] as const;
+
 export interface MetricsSources {
   readonly dataPlane: DataPlaneStatusView;
+  /** The rollout controller, when one runs. */
+  readonly rollout?: () => RolloutMetricsView;
+}
+
+/** A log e-value for Prometheus: -Infinity (no evidence yet) as 0, i.e. e-value 1. */
+function finiteOr0(x: number | undefined): number {
+  return x !== undefined && Number.isFinite(x) ? x : 0;
+}
+
+function rolloutMetrics(read: () => RolloutMetricsView) {
+  return [
+    collected('glidepath_rollout_phase', 'Rollout phase: 1 for the current one.', 'gauge', () => {
+      const phase = read().phase;
+      return ROLLOUT_PHASE_VALUES.map((p) => ({ labels: { phase: p }, value: p === phase ? 1 : 0 }));
+    }),
+    collected('glidepath_rollout_step', 'Index of the rollout step in force (0 is the first).', 'gauge', () => [{ labels: {}, value: read().step.index }]),
+    collected('glidepath_budget_failure_ratio', 'Client-visible failures the canary caused beyond stable\'s rate, over all client requests since the rollout began.', 'gauge', () => [
+      { labels: {}, value: read().evidence?.budget.ratio ?? 0 },
+    ]),
+    collected('glidepath_budget_limit_ratio', 'The rollout failure budget (rollout.budget).', 'gauge', () => [{ labels: {}, value: read().evidence?.budget.limit ?? 0 }]),
+    collected('glidepath_rollout_aborts_total', 'Rollouts aborted, by reason.', 'counter', () => {
+      const by = read().abortsByReason;
+      return ABORT_REASON_VALUES.map((r) => ({ labels: { reason: r }, value: by[r] ?? 0 }));
+    }),
+    collected('glidepath_abort_decision_seconds', 'Time from the request that crossed the abort bound to canary weight 0.', 'histogram', () => {
+      const times = read().abortCutSeconds;
+      const out: Sample[] = CUT_BUCKETS.map((le) => ({ metricName: 'glidepath_abort_decision_seconds_bucket', labels: { le: String(le) }, value: times.filter((t) => t <= le).length }));
+      out.push({ metricName: 'glidepath_abort_decision_seconds_bucket', labels: { le: '+Inf' }, value: times.length });
+      out.push({ metricName: 'glidepath_abort_decision_seconds_sum', labels: {}, value: times.reduce((a, b) => a + b, 0) });
+      out.push({ metricName: 'glidepath_abort_decision_seconds_count', labels: {}, value: times.length });
+      return out;
+    }),
+    collected('glidepath_rollout_log_evalue', 'ln of the current e-values: abort (mixture), abort_sr (Shiryaev-Roberts), advance (non-inferiority, per step).', 'gauge', () => {
+      const e = read().evidence;
+      return [
+        { labels: { test: 'abort' }, value: finiteOr0(e?.lnE) },
+        { labels: { test: 'abort_sr' }, value: finiteOr0(e?.lnSR) },
+        { labels: { test: 'advance' }, value: finiteOr0(e?.advance.lnE) },
+      ];
+    }),
+    collected('glidepath_rollout_log_evalue_threshold', 'ln of the bound each e-value is compared with.', 'gauge', () => {
+      const e = read().evidence;
+      return [
+        { labels: { test: 'abort' }, value: finiteOr0(e?.lnEThreshold) },
+        { labels: { test: 'abort_sr' }, value: finiteOr0(e?.lnSRThreshold) },
+        { labels: { test: 'advance' }, value: finiteOr0(e?.advance.lnThreshold) },
+      ];
+    }),
+  ];
 }
 
 /** Builds the registry with glidepath_ metrics and Node process metrics. */
@@ -83,6 +153,7 @@ export function createMetricsRegistry(sources: MetricsSources): Registry {
       REJECT_REASONS.map((r) => ({ labels: { reason: r }, value: dp.rejects.counts[r] }))),
     collected('glidepath_inflight_requests', 'Client requests in flight.', 'gauge', () => [{ labels: {}, value: dp.inFlight }]),
   ];
+  if (sources.rollout !== undefined) metrics.push(...rolloutMetrics(sources.rollout));
   for (const m of metrics) registry.registerMetric(m as never);
   collectDefaultMetrics({ register: registry, prefix: 'glidepath_' });
   return registry;

@@ -1,0 +1,145 @@
+// End-to-end rollouts on the simulated cluster: a Deployment of real demo-app pods, its Service,
+// glidepath in process with Kubernetes discovery and the rollout controller, steady load with a
+// per-request ledger, and the pods' own ledger to reconcile it with.
+
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { loadConfig } from '../../src/config/load.ts';
+import { startApp, type App } from '../../src/app.ts';
+import { silentLogger, type Logger } from '../../src/core/log.ts';
+import type { LedgerEntry } from '../../src/demo/app.ts';
+import type { StatusDocument } from '../../src/admin/status.ts';
+import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectlOk, testCluster } from '../cluster/helpers.ts';
+import type { Cluster } from '../../testkit/cluster/index.ts';
+import { Ledger, reconcile, runLoad, type LoadOptions } from '../../testkit/ledger.ts';
+import { unusedPort, waitFor } from '../../testkit/wait.ts';
+
+export interface RolloutWorld {
+  readonly cluster: Cluster;
+  readonly ledgerFile: string;
+  app: App;
+  url: string;
+  /** Starts (or restarts) glidepath on the same proxy port. */
+  startGlidepath(): Promise<App>;
+  status(): Promise<StatusDocument>;
+  /** `kubectl set env` on the Deployment's container: a new pod template, so a rollout. */
+  setEnv(env: Record<string, string>): Promise<void>;
+  /** Pod-template-hash of the ReplicaSet with this revision. */
+  hashOf(revision: number): Promise<string>;
+  deployment(): Promise<{ spec: { paused?: boolean; template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }; metadata: { annotations?: Record<string, string> } }>;
+  events(): Promise<{ reason: string; message: string; type: string }[]>;
+  podLedger(): LedgerEntry[];
+  /** Warn-level log lines glidepath wrote (decisions, aborts). */
+  readonly logs: { level: string; msg: string; obj: Record<string, unknown> }[];
+}
+
+export interface WorldOptions {
+  readonly replicas?: number;
+  readonly env?: Record<string, string>;
+  /** Config flags by dotted path (rollout.*, retry.*, ...). */
+  readonly flags?: Record<string, unknown>;
+  readonly grace?: number;
+}
+
+/** A logger that keeps every line (tests assert on decisions) and prints nothing. */
+function capturingLogger(lines: RolloutWorld['logs'], bindings: Record<string, unknown> = {}): Logger {
+  const at = (level: string) => (obj: object, msg?: string): void => void lines.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) } });
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: () => {}, isLevelEnabled: (l) => l !== 'debug' && l !== 'trace', child: (b) => capturingLogger(lines, { ...bindings, ...b }) };
+}
+
+export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise<RolloutWorld> {
+  const cluster = await testCluster(t, { endpointSliceDelayMs: 50 });
+  const dir = mkdtempSync(join(tmpdir(), 'glidepath-e2e-'));
+  const ledgerFile = join(dir, 'pods.ledger');
+  const replicas = options.replicas ?? 4;
+  await kubectlOk(cluster, ['apply', '-f', '-'], {
+    input: DEMO_DEPLOYMENT('web', {
+      replicas,
+      grace: options.grace ?? 3,
+      env: { LEDGER_FILE: ledgerFile, APP_VERSION: 'v1', ...options.env },
+      extraSpec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } },
+    }),
+  });
+  await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_SERVICE('web') });
+  await waitFor('the pods ready', async () => JSON.parse(await kubectlOk(cluster, ['get', 'deployment', 'web', '-o', 'json'])).status?.readyReplicas === replicas, 30_000, 200);
+
+  const port = await unusedPort();
+  const logs: RolloutWorld['logs'] = [];
+  const world: RolloutWorld = {
+    cluster,
+    ledgerFile,
+    app: undefined as unknown as App,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    async startGlidepath() {
+      const config = loadConfig({
+        flags: {
+          listen: `127.0.0.1:${port}`,
+          'admin.listen': '127.0.0.1:0',
+          'admin.token': 'e2e-token',
+          'kubernetes.kubeconfig': cluster.kubeconfigPath,
+          'kubernetes.namespace': 'default',
+          'kubernetes.service': 'web',
+          'kubernetes.deployment': 'web',
+          'shutdown.drainDelay': '0s',
+          'shutdown.gracePeriod': '2s',
+          'upstream.slowStartWindow': '0s',
+          ...options.flags,
+        },
+      });
+      world.app = await startApp(config, { logger: capturingLogger(logs) });
+      t.teardown(() => world.app.stop());
+      await waitFor('glidepath ready', async () => (await fetch(`http://127.0.0.1:${world.app.adminAddress.port}/readyz`)).status === 200, 20_000);
+      return world.app;
+    },
+    async status() {
+      return (await (await fetch(`http://127.0.0.1:${world.app.adminAddress.port}/status`)).json()) as StatusDocument;
+    },
+    async setEnv(env) {
+      await kubectlOk(cluster, ['set', 'env', 'deployment/web', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)]);
+    },
+    async hashOf(revision) {
+      const list = JSON.parse(await kubectlOk(cluster, ['get', 'replicasets', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } }[] };
+      const rs = list.items.find((i) => i.metadata.annotations['deployment.kubernetes.io/revision'] === String(revision));
+      if (rs === undefined) throw new Error(`no ReplicaSet with revision ${revision}`);
+      return rs.metadata.labels['pod-template-hash'] as string;
+    },
+    async deployment() {
+      return JSON.parse(await kubectlOk(cluster, ['get', 'deployment', 'web', '-o', 'json']));
+    },
+    async events() {
+      const list = JSON.parse(await kubectlOk(cluster, ['get', 'events', '-o', 'json'])) as { items: { reason: string; message: string; type: string; involvedObject: { kind: string } }[] };
+      return list.items.filter((e) => e.involvedObject.kind === 'Deployment');
+    },
+    podLedger() {
+      if (!existsSync(ledgerFile)) return [];
+      return readFileSync(ledgerFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LedgerEntry);
+    },
+  };
+  await world.startGlidepath();
+  return world;
+}
+
+/** Steady load until stopped: `rate` requests per second over `connections` keep-alive connections, 20 % POST. */
+export function steadyLoad(url: string, rate = 200, extra: Partial<LoadOptions> = {}): { ledger: Ledger; stop(): Promise<Ledger> } {
+  const controller = new AbortController();
+  const ledger = new Ledger();
+  const connections = 8;
+  const gap = (connections * 1000) / rate;
+  const done = runLoad({ url, connections, gapMs: () => gap * (0.5 + Math.random()), postRatio: 0.2, bodyBytes: 256, durationMs: 600_000, signal: controller.signal, requestTimeoutMs: 10_000, ...extra }, ledger);
+  return {
+    ledger,
+    async stop() {
+      controller.abort();
+      return done;
+    },
+  };
+}
+
+/** Client failures, lost requests, and successes no pod recorded. */
+export function ledgerFigures(ledger: Ledger, pods: LedgerEntry[]) {
+  const r = reconcile(ledger, [pods]);
+  return { sent: ledger.sent, failed: ledger.failures().length, lost: ledger.count('lost'), okWithoutPod: r.okWithoutPod.length, summary: ledger.summary(), byVersion: ledger.byVersion() };
+}
