@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { loadConfig } from '../../src/config/load.ts';
 import { startApp, type App } from '../../src/app.ts';
-import { silentLogger, type Logger } from '../../src/core/log.ts';
+import type { Logger } from '../../src/core/log.ts';
 import type { LedgerEntry } from '../../src/demo/app.ts';
 import type { StatusDocument } from '../../src/admin/status.ts';
 import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectlOk, testCluster } from '../cluster/helpers.ts';
