@@ -3,58 +3,19 @@
 
 import type { AbortReason, ComponentEvidence, Evidence } from '../rollout/evidence.ts';
 
+import type { StatusDocument as ServedStatus } from '../admin/status.ts';
+
+/** Every field optional: a CLI may talk to an older or newer glidepath, and renders what is there. */
+type Loose<T> = T extends readonly (infer U)[] ? readonly Loose<U>[] : T extends object ? { readonly [K in keyof T]?: Loose<T[K]> } : T;
+
 /**
- * The /status document as the CLI reads it (src/admin/status.ts builds it). Every field is optional:
- * the CLI may talk to an older or newer glidepath, and renders what is there.
+ * The /status document as the CLI reads it: the type src/admin/status.ts builds, every field
+ * optional, plus the leadership section that several replicas will add.
  */
-export interface StatusDocument {
-  readonly glidepath?: string;
-  readonly uptimeSeconds?: number;
-  readonly inFlight?: number;
-  readonly discovery?: {
-    readonly source?: string;
-    readonly updates?: number;
-    readonly updatedAt?: string | null;
-    readonly lastError?: { readonly code?: string | null; readonly message?: string } | null;
-  };
-  readonly versions?: readonly StatusVersion[];
-  readonly unrouted?: { readonly requests?: number; readonly failures?: number };
-  readonly rejected?: Readonly<Record<string, number>>;
-  readonly fallback?: boolean;
-  readonly panic?: boolean;
-  readonly rollout?: RolloutStatus;
-  /** Leadership among replicas; rendered as its plain fields. */
-  readonly leader?: unknown;
-}
-
-export interface StatusVersion {
-  readonly name: string;
-  readonly revision?: number;
-  /** Basis points of 10 000, as configured. */
-  readonly weight?: number;
-  /** Basis points in force after versions without usable endpoints gave their share away. */
-  readonly effectiveWeight?: number;
-  readonly endpoints?: readonly { readonly address?: string; readonly state?: string }[];
-  readonly requests?: number;
-  readonly failures?: number;
-}
-
-export type RolloutPhase = 'idle' | 'progressing' | 'paused' | 'aborted' | 'completed';
-
-/** What the rollout controller adds to /status. */
-export interface RolloutStatus {
-  readonly phase?: RolloutPhase;
-  readonly mode?: 'gated' | 'observe';
-  readonly stable?: string;
-  readonly canary?: string;
-  /** `index` counts from 0 (shown from 1); `setWeight` is the step's canary percentage. */
-  readonly step?: { readonly index: number; readonly count: number; readonly setWeight: number };
-  readonly pausedReason?: string;
-  readonly message?: string;
-  readonly evidence?: Evidence;
-  readonly decisions?: readonly { readonly at: string; readonly action: string; readonly reason: string }[];
-  readonly abort?: { readonly reason: AbortReason | string; readonly decidedAt: string; readonly cutMs?: number };
-}
+export type StatusDocument = Loose<Omit<ServedStatus, 'rollout'>> & { readonly rollout?: RolloutStatus; readonly leader?: unknown };
+/** The evidence is one document from one analysis: present whole, or not at all. */
+type RolloutStatus = Loose<Omit<NonNullable<ServedStatus['rollout']>, 'evidence'>> & { readonly evidence?: Evidence | null };
+type RolloutPhase = NonNullable<RolloutStatus['phase']>;
 
 export interface RenderOptions {
   /** ANSI colour (only for a terminal; never when NO_COLOR is set). */
@@ -112,7 +73,7 @@ function versionsTable(doc: StatusDocument, paint: Paint): string[] {
     const endpoints = v.endpoints ?? [];
     const ready = endpoints.filter((e) => e.state === 'ready').length;
     return [
-      `${v.name}${roles[v.name] ?? ''}`,
+      `${v.name ?? '?'}${roles[v.name ?? ''] ?? ''}`,
       isNum(v.revision) ? String(v.revision) : '-',
       isNum(v.weight) ? basisPoints(v.weight) : '-',
       isNum(v.effectiveWeight) ? basisPoints(v.effectiveWeight) : '-',
@@ -146,18 +107,20 @@ function rolloutBlock(r: RolloutStatus, maxDecisions: number, paint: Paint): str
   lines.push(title);
   if (r.canary || r.stable) lines.push(`  canary ${r.canary ?? '?'} vs stable ${r.stable ?? '?'}`);
   if (r.pausedReason) lines.push(`  paused: ${r.pausedReason}`);
-  if (r.message) lines.push(`  ${r.message}`);
-  if (r.abort !== undefined) {
+  if (r.waitingFor) lines.push(`  waiting for: ${r.waitingFor}`);
+  if (r.stateProblem) lines.push(`  ${r.stateProblem}`);
+  if (r.abort) {
     const cut = isNum(r.abort.cutMs) ? `; canary cut ${num(r.abort.cutMs)} ms after the deciding request` : '';
     lines.push(paint('red', `  ABORTED: ${r.abort.reason} at ${r.abort.decidedAt}${cut}`));
+    if (r.abort.message) lines.push(`    ${r.abort.message}`);
   }
-  if (r.evidence !== undefined) lines.push(...evidenceLines(r.evidence));
+  if (r.evidence) lines.push(...evidenceLines(r.evidence));
   const decisions = r.decisions ?? [];
   if (decisions.length > 0) {
     const shown = decisions.slice(-maxDecisions);
     lines.push(`  decisions${shown.length < decisions.length ? ` (last ${shown.length} of ${decisions.length})` : ''}:`);
-    const actionWidth = Math.max(...shown.map((x) => x.action.length));
-    for (const x of shown) lines.push(`    ${x.at}  ${x.action.padEnd(actionWidth)}  ${x.reason}`);
+    const actionWidth = Math.max(...shown.map((x) => (x.action ?? '').length));
+    for (const x of shown) lines.push(`    ${x.at}  ${(x.action ?? '').padEnd(actionWidth)}  ${x.reason}`);
   }
   return lines;
 }

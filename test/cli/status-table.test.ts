@@ -6,8 +6,8 @@ import t from 'tap';
 import { renderStatus, percent, num, type StatusDocument } from '../../src/cli/status-table.ts';
 import type { Evidence } from '../../src/rollout/evidence.ts';
 
-const ready = { address: '10.0.0.1:8080', state: 'ready' };
-const terminating = { address: '10.0.0.9:8080', state: 'terminating' };
+const ready = { address: '10.0.0.1:8080', state: 'ready' as const };
+const terminating = { address: '10.0.0.9:8080', state: 'terminating' as const };
 
 // Counters as buildStatus() writes them (src/admin/status.ts); the renderer reads only some.
 const counters = (requests: number, failures: number) => ({
@@ -145,16 +145,15 @@ t.test('an aborted rollout says why, when, and how fast the canary was cut', asy
       stable: '7f9c6d5b8',
       canary: '5d4c8b7a9',
       step: { index: 0, count: 4, setWeight: 5 },
-      message: 'rolled back to revision 4; template 5d4c8b7a9 will not be rolled out again until it changes',
-      abort: { reason: 'failure-rate', decidedAt: '2026-12-02T16:41:07.412Z', cutMs: 3.4 },
+      abort: { reason: 'failure-rate', decidedAt: '2026-12-02T16:41:07.412Z', cutMs: 3.4, message: 'rolled back to revision 4; template 5d4c8b7a9 will not be rolled out again until it changes' },
       evidence: { ...evidence, lnE: Math.log(412.7), abort: 'failure-rate', abortDecidedAt: 123456, rateRatio: { lower: 12.5, upper: Infinity } },
       decisions: Array.from({ length: 8 }, (_, i) => ({ at: `2026-12-02T16:4${i}:00.000Z`, action: i === 7 ? 'abort' : 'hold', reason: `decision ${i + 1}` })),
     },
   };
   const text = renderStatus(aborted);
   t.match(text, /^rollout: aborted \(gated mode\), step 1\/4 at 5%$/m);
-  t.match(text, /^ {2}rolled back to revision 4; template 5d4c8b7a9 will not/m);
   t.match(text, /^ {2}ABORTED: failure-rate at 2026-12-02T16:41:07\.412Z; canary cut 3\.4 ms after the deciding request$/m);
+  t.match(text, /^ {4}rolled back to revision 4; template 5d4c8b7a9 will not/m);
   t.match(text, /^ {2}abort test: e 413 of 200, .*: crossed \(failure-rate\)$/m);
   t.match(text, /rate ratio canary\/stable: 12\.5 to inf/);
   t.match(text, /^ {2}decisions \(last 5 of 8\):$/m);
@@ -205,7 +204,7 @@ rollout: none reported (no rollout controller: glidepath runs without --deployme
     uptimeSeconds: 59,
     discovery: { source: 'endpoints file /etc/glidepath/endpoints.yaml', updates: 1, updatedAt: null, lastError: { code: 'GP_ENDPOINTS_INVALID', message: 'endpoints.yaml: 2 errors\n  endpoints[0].address: expected "host:port"\n  endpoints[1].version: unknown version "v3"' } },
     versions: [],
-    rejected: { duplicate_host: 2, bad_target: 1, too_many_headers: 0 },
+    rejected: { duplicate_host: 2, target_form: 1, too_many_headers: 0 },
     fallback: true,
     panic: true,
     leader: { identity: 'glidepath-7d9f-abcde', isLeader: true, since: '2026-12-02T16:00:00Z', lease: { nested: 'ignored' } },
@@ -217,7 +216,7 @@ rollout: none reported (no rollout controller: glidepath runs without --deployme
   t.match(broken, /^panic: every ready endpoint is ejected/m);
   t.match(broken, /^leader: identity glidepath-7d9f-abcde, isLeader true, since 2026-12-02T16:00:00Z$/m);
   t.match(broken, /^versions: none \(no endpoints loaded yet\)$/m);
-  t.match(broken, /^rejected before routing: 3 \(duplicate_host 2, bad_target 1\)$/m);
+  t.match(broken, /^rejected before routing: 3 \(duplicate_host 2, target_form 1\)$/m);
 });
 
 t.test('numbers: percentages with the digits that matter, e-values plain', async (t) => {
