@@ -1,7 +1,7 @@
 // `glidepath status` as text: a pure function from the admin API's /status document to aligned
 // lines for a terminal (versions, weights, rollout step, verdicts with their numbers, budget).
 
-import type { AbortReason, ComponentEvidence, Evidence } from '../rollout/evidence.ts';
+import type { ComponentEvidence, Evidence } from '../rollout/evidence.ts';
 
 import type { StatusDocument as ServedStatus } from '../admin/status.ts';
 
