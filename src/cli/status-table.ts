@@ -101,11 +101,13 @@ function rolloutBlock(r: RolloutStatus, maxDecisions: number, paint: Paint): str
   const phase = r.phase ?? 'unknown';
   const phaseColor = ({ progressing: 'cyan', paused: 'yellow', aborted: 'red', completed: 'green' } as const)[phase as Exclude<RolloutPhase, 'idle'>];
   let title = `rollout: ${phaseColor ? paint(phaseColor, phase) : phase}${r.mode ? ` (${r.mode} mode)` : ''}`;
-  if (r.step !== undefined && isNum(r.step.index) && isNum(r.step.count)) {
+  const moving = phase === 'progressing' || phase === 'paused' || phase === 'aborted';
+  if (moving && r.step !== undefined && isNum(r.step.index) && isNum(r.step.count)) {
     title += `, step ${Math.min(r.step.index + 1, r.step.count)}/${r.step.count}${isNum(r.step.setWeight) ? ` at ${r.step.setWeight}%` : ''}`;
   }
   lines.push(title);
-  if (r.canary || r.stable) lines.push(`  canary ${r.canary ?? '?'} vs stable ${r.stable ?? '?'}`);
+  if (moving && (r.canary || r.stable)) lines.push(`  canary ${r.canary ?? '?'} vs stable ${r.stable ?? '?'}`);
+  else if (r.stable) lines.push(`  stable ${r.stable}`);
   if (r.pausedReason) lines.push(`  paused: ${r.pausedReason}`);
   if (r.waitingFor) lines.push(`  waiting for: ${r.waitingFor}`);
   if (r.stateProblem) lines.push(`  ${r.stateProblem}`);
