@@ -45,4 +45,12 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
   const dep = await world.deployment();
   t.notOk(dep.spec.paused, 'the Deployment is left unpaused');
   t.ok(dep.metadata.annotations?.['glidepath.io/rollout-state'], 'the rollout state lives on the Deployment');
+
+  const metrics = await (await fetch(`http://127.0.0.1:${world.app.adminAddress.port}/metrics`)).text();
+  t.match(metrics, /^glidepath_rollout_phase\{phase="completed"\} 1$/m, 'the phase metric says completed');
+  t.match(metrics, new RegExp(`^glidepath_version_weight\\{version="${v2}"\\} 10000$`, 'm'), 'the weight metric shows the new version at 100 %');
+  t.match(metrics, /^glidepath_rollout_aborts_total\{reason="failure-rate"\} 0$/m, 'no abort counted');
+  t.match(metrics, /^glidepath_rollout_log_evalue\{test="abort"\} /m, 'the abort e-value is exported');
+  const decisions = world.logs.filter((l) => l.obj.module === 'rollout' && typeof l.obj.decision === 'string').map((l) => l.obj.decision);
+  t.ok(decisions.includes('start') && decisions.includes('complete'), `one log line per decision (${[...new Set(decisions)].join(', ')})`);
 });
