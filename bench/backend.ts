@@ -1,4 +1,4 @@
-// The fixed backend every target forwards to (run as its own process): the research's node:http
+// The fixed backend every target forwards to (run as its own process): a plain node:http
 // server with a ~100-byte JSON body, content-length and keep-alive. Prints {"port":N} once bound.
 
 import http from 'node:http';

@@ -1,5 +1,6 @@
-// Opt-in reference (--with-dispatch), run as its own process: the research's minimal undici
-// Pool.dispatch proxy on undici's current handler API, i.e. the floor glidepath's own logic sits on.
+// Opt-in reference (--with-dispatch), run as its own process: a minimal undici Pool.dispatch
+// proxy (raw header arrays, no per-request promises) on undici's current handler API, i.e. the
+// floor glidepath's own logic sits on.
 // Usage: dispatch-proxy.ts UPSTREAM_PORT; prints {"port":N} once bound.
 
 import http from 'node:http';

@@ -1,11 +1,12 @@
-// The node-http-proxy anchor (run as its own process): http-proxy with a keep-alive agent, exactly
-// the research's minimal variant. Usage: http-proxy.ts UPSTREAM_PORT; prints {"port":N} once bound.
+// The node-http-proxy anchor (run as its own process): http-proxy with a keep-alive agent, in its
+// minimal form. Usage: http-proxy.ts UPSTREAM_PORT; prints {"port":N} once bound.
 
 import http from 'node:http';
 import httpProxy from 'http-proxy';
 
 const upstream = Number(process.argv[2]);
-// Without an agent http-proxy opens a connection per request; the research compares against this stronger setup.
+// Without an agent http-proxy opens a connection per request (http-party/node-http-proxy#767);
+// we compare against this stronger setup.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 60_000 });
 const proxy = httpProxy.createProxyServer({ target: `http://127.0.0.1:${upstream}`, agent });
 proxy.on('error', (_err, _req, res) => {

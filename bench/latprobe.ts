@@ -1,4 +1,4 @@
-// The even-rate latency probe (run as its own process), after the research's latprobe.js:
+// The even-rate latency probe (run as its own process), because
 // autocannon's rate mode sends bursts, this sends one request per tick over N keep-alive
 // connections and times each from write to full response in µs. Prints one JSON line.
 // Usage: latprobe.ts --port P [--rate 1000] [--seconds 8] [--conns 10] [--warmup 1]

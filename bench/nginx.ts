@@ -1,4 +1,4 @@
-// The nginx anchor: the research's config (one worker, upstream keep-alive done right) run from
+// The nginx anchor: a minimal config (one worker, upstream keep-alive done right) run from
 // a temp prefix in the foreground, so the bench owns the master and, through it, the worker.
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// CPU accounting from /proc, as in the research: utime+stime of a process tree over a measured
+// CPU accounting from /proc (proc(5), fields 14 and 15 of /proc/PID/stat): utime+stime of a process tree over a measured
 // window, which on this noisy VM is far steadier than req/s.
 
 import { execFileSync } from 'node:child_process';

@@ -1,6 +1,6 @@
 // `npm run bench`: glidepath side by side with direct, nginx and node-http-proxy on one machine,
 // in interleaved rounds, reporting same-round throughput ratios, CPU per request and added
-// latency against the goals (method: ../shared/research/anchors-performance.md).
+// latency against the goals (method and figures: docs/benchmarks.md).
 
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -25,7 +25,7 @@ const HELP = `Usage: npm run bench -- [options]
   --quick             about a minute: a sanity run, not a measurement
   --pin               proxies on CPU 1, backend and load generators on CPU 0 (taskset)
   --targets LIST      comma list from glidepath,nginx,http-proxy,dispatch (direct is always run)
-  --with-dispatch     add the research's minimal undici dispatch proxy as a reference
+  --with-dispatch     add a minimal undici Pool.dispatch proxy as a reference
   --ref REF           measure glidepath at a git commit (exported to a temp dir) instead of
                       the working tree, which others may be editing mid-run
   --profile           run glidepath with --cpu-prof and summarise where its time went

@@ -11,15 +11,13 @@ export const ERROR_CODES = {
   // Proxy-made responses: routing and capacity.
   GP_NO_ENDPOINT: { status: 503, summary: 'no usable endpoint in any version' },
   GP_OVERLOADED: { status: 503, summary: 'process in-flight limit or endpoint pending limit reached; carries Retry-After' },
-  GP_SHUTTING_DOWN: { status: 503, summary: 'glidepath is past its drain delay and no longer takes requests' },
+  GP_SHUTTING_DOWN: { status: 503, summary: 'glidepath is shutting down: a WebSocket upgrade after the drain began, or a rollout action still queued' },
   // Proxy-made responses: the upstream failed before a response header reached the client.
   GP_UPSTREAM_CONNECT: { status: 502, summary: 'connecting to the pod failed (refused, unreachable)' },
   GP_UPSTREAM_CONNECT_TIMEOUT: { status: 504, summary: 'connecting to the pod took longer than upstream.connectTimeout' },
   GP_UPSTREAM_RESET: { status: 502, summary: 'the pod closed or reset the connection before a complete response header' },
   GP_UPSTREAM_BAD_RESPONSE: { status: 502, summary: 'the pod sent a response that could not be parsed' },
   GP_UPSTREAM_TIMEOUT: { status: 504, summary: 'no response header within upstream.responseTimeout (or the per-try timeout)' },
-  // Never a response (headers already went out): the client connection is aborted instead.
-  GP_UPSTREAM_BODY_ABORTED: { status: 0, summary: 'the pod failed mid-body; the client response is aborted, never ended cleanly' },
   // Proxy-made responses: the request was refused before routing.
   GP_BAD_REQUEST: { status: 400, summary: 'malformed or ambiguous request (framing, Host, target form, header syntax); admin: a verb body that is not a JSON object' },
   GP_REQUEST_TIMEOUT: { status: 408, summary: 'request headers or body did not arrive within server.headersTimeout / server.requestTimeout' },

@@ -20,7 +20,7 @@ export interface ServerOptions {
 export function createProxyServer(dataPlane: DataPlane, options: ServerOptions): http.Server {
   const server = http.createServer(
     {
-      // Never the lenient parser: it re-enables CL+TE, obs-fold, bare LF (research §3.1).
+      // Never the lenient parser: it re-enables CL+TE, obs-fold, bare LF (docs/reliability-notes.md).
       insecureHTTPParser: false,
       // Checked in the header pass, so that the 400 carries x-glidepath-error and is counted.
       requireHostHeader: false,

@@ -117,7 +117,7 @@ export class UpgradeProxy {
   #onUpstreamUpgrade(ctx: TunnelContext, client: Duplex, proxyRes: IncomingMessage, upstream: Duplex): void {
     const accept = proxyRes.headers['sec-websocket-accept'];
     if ((proxyRes.headers.upgrade ?? '').toLowerCase() !== 'websocket' || accept !== ctx.expectedAccept) {
-      // A 101 without the right accept is how WebSocket smuggling starts (research §3.5): never tunnel.
+      // A 101 without the right accept is how WebSocket smuggling starts (github.com/0ang3el/websocket-smuggle): never tunnel.
       ctx.refused = true;
       upstream.destroy();
       ctx.version.stats.recordAttempt(OUTCOME_INDEX.protocol_error);

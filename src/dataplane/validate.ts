@@ -1,5 +1,5 @@
 // Strict input, stage one of the request path: what Node's parser lets through but a proxy must
-// refuse (../shared/research/anchors-reliability.md §3.2), decided before anything is forwarded.
+// refuse (the table in docs/reliability-notes.md, "What Node accepts"), decided before anything is forwarded.
 
 import type { IncomingMessage } from 'node:http';
 import type { RejectReason } from './stats.ts';
@@ -20,7 +20,7 @@ export function isValidHost(value: string): boolean {
 
 /** Request-line checks: the version, and the size of the target. */
 export function checkRequestLine(req: IncomingMessage, maxUrlBytes: number): RejectReason | null {
-  // Node accepts "HTTP/2.0" and HTTP/0.9 request lines (research §3.2); only 1.0 and 1.1 are HTTP/1.
+  // Node hands over "HTTP/2.0" and HTTP/0.9 request lines (measured); only 1.0 and 1.1 are HTTP/1.
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) return 'http_version';
   if ((req.url as string).length > maxUrlBytes) return 'url_too_long';
   return null;

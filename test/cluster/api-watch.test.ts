@@ -1,5 +1,6 @@
 // The watch protocol of the simulated API server on the wire: headers flushed at once, replay from a
-// resourceVersion, selector transitions, bookmarks, timeoutSeconds and 410 Expired (research §2).
+// resourceVersion, selector transitions, bookmarks, timeoutSeconds and 410 Expired (Kubernetes
+// API concepts, "Efficient detection of changes").
 
 import t from 'tap';
 import { rawWatch, testCluster } from './helpers.ts';

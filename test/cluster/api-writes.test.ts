@@ -1,5 +1,5 @@
 // Write semantics of the simulated API server: create, update and delete with the apiserver's Status
-// objects (research §5.4), the three patch types, selectors, Tables and MicroTime validation of Leases.
+// objects (apimachinery pkg/api/errors), the three patch types, selectors, Tables and MicroTime validation of Leases.
 
 import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
@@ -90,7 +90,7 @@ t.test('json-patch, merge-patch and strategic merge patch with merge keys and di
   const failedTest = await api(cluster, 'PATCH', `${DEPLOY}/web`, [{ op: 'test', path: '/spec/replicas', value: 9 }], { 'content-type': 'application/json-patch+json' });
   t.equal(failedTest.status, 422);
   const objectAsJsonPatch = await api(cluster, 'PATCH', `${DEPLOY}/web`, { spec: { replicas: 1 } }, { 'content-type': 'application/json-patch+json' });
-  t.equal(objectAsJsonPatch.status, 400, 'an object sent as a JSON patch is refused (research §1.4)');
+  t.equal(objectAsJsonPatch.status, 400, 'an object sent as a JSON patch is refused (a JSON patch is an array, RFC 6902 §3)');
   const ssa = await api(cluster, 'PATCH', `${DEPLOY}/web`, 'apiVersion: apps/v1', { 'content-type': 'application/apply-patch+yaml' });
   t.equal(ssa.status, 415);
   t.equal(ssa.body.reason, 'UnsupportedMediaType');

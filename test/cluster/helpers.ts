@@ -27,7 +27,7 @@ export interface KubectlResult {
 
 const cacheDirs = new WeakMap<Cluster, string>();
 
-/** Runs the installed kubectl against the cluster, with a discovery cache of its own (research §5.1). */
+/** Runs the installed kubectl against the cluster, with its own --cache-dir: kubectl caches discovery per host:port. */
 export function kubectl(cluster: Cluster, args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   let cacheDir = cacheDirs.get(cluster);
   if (!cacheDir) cacheDirs.set(cluster, cacheDir = mkdtempSync(join(tmpdir(), 'kubectl-cache-')));

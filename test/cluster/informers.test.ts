@@ -1,5 +1,5 @@
 // client-node 2.0.1 against the simulated cluster: informers list and watch, relist after 410
-// Expired, and the restart wrapper of research §1.6 surviving a 500 and a dropped connection.
+// Expired, and a restart wrapper (docs/kubernetes-notes.md) surviving a 500 and a dropped connection.
 
 import t from 'tap';
 import * as k8s from '@kubernetes/client-node';
@@ -25,7 +25,7 @@ function deploymentBody(replicas: number): k8s.V1Deployment {
   };
 }
 
-/** The restart wrapper from research §1.6: an informer stops for good on errors, so restart it with back-off. */
+/** An informer stops for good on errors (client-node's ListWatch.doneHandler), so restart it with back-off. */
 function resilientInformer<T extends k8s.KubernetesObject>(kc: k8s.KubeConfig, path: string, listFn: () => Promise<k8s.KubernetesListObject<T>>, labelSelector?: string) {
   const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
   let stopping = false;

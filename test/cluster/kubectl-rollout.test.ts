@@ -18,7 +18,8 @@ interface RsLike {
 
 t.test('set image respects maxSurge and maxUnavailable at every moment; undo re-adopts the old ReplicaSet', async (t) => {
   const cluster = await testCluster(t);
-  // replicas 5 with 25%/25%: surge rounds up to 2, unavailability down to 1 (research §4.2).
+  // replicas 5 with 25%/25%: surge rounds up to 2, unavailability down to 1 (ResolveFenceposts in
+  // kubernetes pkg/controller/deployment/util/deployment_util.go).
   const replicas = 5;
   const maxTotal = replicas + 2;
   const minAvailable = replicas - 1;
@@ -77,7 +78,7 @@ t.test('set image respects maxSurge and maxUnavailable at every moment; undo re-
 
   t.match(await kubectlOk(cluster, ['rollout', 'undo', 'deployment/web']), /rolled back/);
   const undo = cluster.requests.find((r) => r.method === 'PATCH' && r.contentType === 'application/json-patch+json');
-  t.ok(undo, 'undo sends a JSON patch (research §0.7)');
+  t.ok(undo, 'undo sends a JSON patch (kubectl pkg/polymorphichelpers/rollback.go)');
   t.match(await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=40s'], { timeoutMs: 45_000 }), /successfully rolled out/);
   t.same(violations, [], 'the rollback respected the bounds too');
   const afterUndo = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as { metadata: { name: string; annotations: Record<string, string> }; spec: { replicas: number } }[];

@@ -1,5 +1,5 @@
 // Pod termination through the real kubectl and the kubelet: deletionTimestamp, EndpointSlice
-// conditions as Kubernetes changes them (research §3), preStop, SIGTERM, SIGKILL at the grace
+// conditions as Kubernetes changes them (KEP-1672; docs/kubernetes-notes.md), preStop, SIGTERM, SIGKILL at the grace
 // deadline, the terminal phase, and containers that exit on their own.
 
 import t from 'tap';

@@ -1,4 +1,4 @@
-// Header hygiene (issue 2, "The request path"; research §3.2, §3.6, 6a T15/T17): what the pod
+// Header hygiene (issue 2, "The request path"; scenarios T15/T17 of docs/reliability-notes.md): what the pod
 // receives and what the client gets back. Hop-by-hop headers and every header named in
 // Connection are stripped on both legs, forwarding headers are rewritten unless the peer is
 // trusted, Via and X-Request-Id are set, raw case and order survive, and nothing of the admin
@@ -278,7 +278,7 @@ t.test('response side: hop-by-hop headers of a chunked pod response are not retu
   t.match(r.text, /\r\n\r\n2\r\nok\r\n0\r\n\r\n$/, 'body re-framed, the trailer dropped');
 });
 
-// ---- admin isolation (research §3.6, T17) ----
+// ---- admin isolation (scenario T17; Envoy's edge guide: restrict the admin endpoint) ----
 
 t.test('admin routes are unreachable through the proxy port, whatever the Host or encoding', async (t) => {
   const seen: { method: string; url: string; host: string }[] = [];

@@ -1,4 +1,4 @@
-// Strict input (issue 2, "The request path"; research §3.1-3.3, §3.7, 6a T13/T14): every bad
+// Strict input (issue 2, "The request path"; scenarios T13/T14 of docs/reliability-notes.md): every bad
 // request as raw bytes on a real socket. Each refusal must carry its status and x-glidepath-error
 // code, close the connection, be counted by reason, and never reach the pod (its ledger is the
 // witness). Where haproxy and nginx are installed, glidepath must be at least as strict as both.
@@ -42,7 +42,7 @@ const TOO_LARGE = { status: 431, code: 'GP_HEADERS_TOO_LARGE' };
 const limits: Case[] = [
   { name: 'fields-100', path: '/si/fields-100', bytes: `GET /si/fields-100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n${fields(98)}\r\n`, expect: { forward: true, status: 200 } },
   { name: 'fields-101', path: '/si/fields-101', bytes: `GET /si/fields-101 HTTP/1.1\r\nHost: a\r\n${fields(100)}\r\n`, expect: { ...TOO_LARGE, reason: 'too_many_headers' } },
-  // Node 20 silently kept the first ~1000 of these and dropped the rest (research §3.2).
+  // Node 20 silently kept the first ~1000 of these and dropped the rest, Authorization included (measured).
   { name: 'fields-1500', path: '/si/fields-1500', bytes: `GET /si/fields-1500 HTTP/1.1\r\nHost: a\r\n${fields(1499)}Authorization: last\r\n\r\n`, expect: { ...TOO_LARGE, reason: 'too_many_headers' } },
   { name: 'header-17k', path: '/si/header-17k', bytes: `GET /si/header-17k HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(17 * 1024)}\r\n\r\n`, expect: { ...TOO_LARGE, reason: 'header_too_large' } },
   { name: 'url-8192', path: `/si/url-8192?${'u'.repeat(8192 - 15)}`, bytes: `GET /si/url-8192?${'u'.repeat(8192 - 15)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`, expect: { forward: true, status: 200 } },
@@ -312,7 +312,7 @@ t.test('/metrics counts every refusal under its reason', async (t) => {
   t.ok(Object.values(expected).filter((n) => n > 0).length >= 12, 'the corpus covers at least 12 reasons');
 });
 
-// ---- differential: haproxy and nginx as an outside oracle (research §3.3) ----
+// ---- differential: haproxy and nginx as an outside oracle (docs/reliability-notes.md) ----
 
 interface Oracle {
   readonly name: string;

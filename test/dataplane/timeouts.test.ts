@@ -1,4 +1,4 @@
-// Timeouts (issue 2, "Timeouts and limits"; research §3.1, 6a T5/T12): each one with a small
+// Timeouts (issue 2, "Timeouts and limits"; scenarios T5/T12 of docs/reliability-notes.md): each one with a small
 // value, on real sockets. Downstream: headers (slowloris), whole request (slow body), keep-alive
 // idle. Upstream: connect, response headers, body idle. The measurements start together and
 // each subtest checks its own, so the file takes about as long as the slowest one.

@@ -1,4 +1,4 @@
-// Upstream faults (issue 2, "Upstream faults"; research §3.4, 6a T9): a pod that dies mid-body
+// Upstream faults (issue 2, "Upstream faults"; scenario T9 of docs/reliability-notes.md): a pod that dies mid-body
 // must give the client an aborted response, never a clean-looking truncated one; an unparseable
 // response or a reset maps to 502, no usable endpoint to 503, each with its x-glidepath-error
 // code; a pod's own 5xx passes through untouched. /status counts every attempt by outcome.

@@ -1,4 +1,4 @@
-// Issue 3, test 1 (research T1): planned removal. The endpoint is marked terminating first, then
+// Issue 3, test 1 (scenario T1 of docs/reliability-notes.md): planned removal. The endpoint is marked terminating first, then
 // its process gets SIGTERM. glidepath stops sending to it the moment the snapshot applies, lets
 // its in-flight requests finish and closes its idle sockets, so no request of any method fails.
 

@@ -1,4 +1,4 @@
-// Issue 3, test 2 (research T2): the pod drains and exits on SIGTERM while glidepath still lists it
+// Issue 3, test 2 (scenario T2 of docs/reliability-notes.md): the pod drains and exits on SIGTERM while glidepath still lists it
 // as ready (the EndpointSlice update lags). Its idle sockets close under glidepath, then its
 // listener is gone: connect-refused and resets on reused sockets before the pod answered are
 // replayed for every method; only POSTs the pod had in flight on closing connections may fail.

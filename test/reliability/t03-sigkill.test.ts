@@ -1,4 +1,4 @@
-// Issue 3, test 3 (research T3): a pod is SIGKILLed under load and stays listed as ready. Its
+// Issue 3, test 3 (scenario T3 of docs/reliability-notes.md): a pod is SIGKILLed under load and stays listed as ready. Its
 // in-flight GETs are replayed elsewhere; POSTs may fail only if that pod held them; connects to
 // the dead address are refused and replayed until the pod is ejected, within 5 failures; no
 // client waits for a timeout.

@@ -1,4 +1,4 @@
-// Issue 3, test 4 (research T4): endpoint flaps. Every second for 20 s, endpoints are removed
+// Issue 3, test 4 (scenario T4 of docs/reliability-notes.md): endpoint flaps. Every second for 20 s, endpoints are removed
 // from and added back to the endpoints file (the same addresses come back); the pods stay up and
 // at least one is always listed. No request fails, none reaches a pod while it is out of the
 // file, and a removed pod's upstream connections close.

@@ -1,4 +1,4 @@
-// Issue 3, test 5 (research T5): a pod that accepts requests and never answers. An idempotent
+// Issue 3, test 5 (scenario T5 of docs/reliability-notes.md): a pod that accepts requests and never answers. An idempotent
 // request stuck on it is replayed on a healthy pod after retry.perTryTimeout; one that cannot be
 // replayed gets a 504 at its timeout; the hung pod is ejected; traffic the healthy pod serves
 // directly keeps its latency.

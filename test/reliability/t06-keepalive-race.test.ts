@@ -1,4 +1,4 @@
-// Issue 3, test 6 (research T6, §2.3): the upstream keep-alive race. The pod closes idle sockets
+// Issue 3, test 6 (scenario T6 of docs/reliability-notes.md): the upstream keep-alive race. The pod closes idle sockets
 // after 100 ms and sends no Keep-Alive hint; requests are spaced so that glidepath's pooled
 // sockets sit idle right around that boundary, GET and POST. glidepath's idle timeout (2 s) is
 // above the pod's, so it cannot close first: a request written on a socket the pod is closing

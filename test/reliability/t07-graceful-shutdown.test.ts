@@ -1,4 +1,4 @@
-// Issue 3, test 7 (research T7): glidepath's own graceful shutdown, as a real process. On SIGTERM
+// Issue 3, test 7 (scenario T7 of docs/reliability-notes.md): glidepath's own graceful shutdown, as a real process. On SIGTERM
 // /readyz turns 503 at once; for the drain delay glidepath keeps serving (with Connection: close),
 // then stops accepting, lets the requests in flight finish and exits 0. A second signal exits at
 // once.

@@ -1,4 +1,4 @@
-// Issue 3, test 9 (research T16): WebSocket tunnels. An echo works through glidepath; draining the
+// Issue 3, test 9 (scenario T16 of docs/reliability-notes.md): WebSocket tunnels. An echo works through glidepath; draining the
 // pod under it (endpoint terminating, or its version's weight set to 0) closes the tunnel with
 // 1001 "going away" at once, well within the drain window; an upgrade the pod answers with a
 // wrong Sec-WebSocket-Accept, or refuses, is never tunnelled: no 101 ever reaches the client.

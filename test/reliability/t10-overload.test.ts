@@ -1,4 +1,4 @@
-// Issue 3, test 10 (research T11): overload. Past server.maxInFlight (or an endpoint's connection
+// Issue 3, test 10 (scenario T11 of docs/reliability-notes.md): overload. Past server.maxInFlight (or an endpoint's connection
 // plus pending limit) glidepath answers 503 with Retry-After at once instead of queueing, and a
 // burst far beyond the limit leaves its memory bounded and its service intact.
 

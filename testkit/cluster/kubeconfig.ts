@@ -1,5 +1,5 @@
 // The kubeconfig the simulated cluster writes for its clients (kubectl, client-node, helm): plain
-// http needs `insecure-skip-tls-verify: true`, or client-node refuses to talk (research §1.2);
+// http needs `insecure-skip-tls-verify: true`, or client-node refuses to talk (KubeConfig in its src/config.ts);
 // with TLS the cluster entry carries the self-signed certificate as its CA.
 
 import { stringify } from 'yaml';

@@ -1,5 +1,6 @@
 // Server-side defaulting of the simulated API server: the values a real apiserver fills in on
-// create and update (research §4.1), so objects read back look like a real cluster's.
+// create and update (kubernetes pkg/apis/apps/v1/defaults.go, pkg/apis/core/v1/defaults.go), so
+// objects read back look like a real cluster's.
 
 import { isObject } from './objects.ts';
 import type { JsonObject, KObject } from './objects.ts';

@@ -1,5 +1,5 @@
 // Legacy discovery (`/api`, `/apis`, group versions with shortNames and subresources) and the
-// minimal OpenAPI v3 that lets plain `kubectl apply` validate through the server (research §5.1, §5.3).
+// minimal OpenAPI v3 that lets plain `kubectl apply` validate through the server (docs/kubernetes-notes.md, "kubectl").
 
 import { groupVersions, RESOURCE_TYPES } from './resources.ts';
 import type { ResourceType } from './resources.ts';

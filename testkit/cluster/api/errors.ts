@@ -1,5 +1,5 @@
 // Kubernetes `Status` errors of the simulated API server: the exact shapes and messages that
-// client-node and kubectl parse (research §5.4), thrown by the registry and answered by the server.
+// client-node and kubectl parse (apimachinery pkg/api/errors/errors.go), thrown by the registry and answered by the server.
 
 import type { ResourceType } from './resources.ts';
 

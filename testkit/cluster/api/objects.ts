@@ -97,7 +97,8 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * apimachinery's semantic equality as it matters for templates: null, absent, zero and empty are one
- * value, as they are after Go decodes JSON into structs (research §0.7: `creationTimestamp: null`).
+ * value, as they are after Go decodes JSON into structs (`kubectl rollout undo` sends
+ * `creationTimestamp: null`; see docs/kubernetes-notes.md).
  */
 export function semanticEqual(a: unknown, b: unknown): boolean {
   return canonicalJson(dropZero(a)) === canonicalJson(dropZero(b));

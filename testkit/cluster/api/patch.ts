@@ -1,5 +1,5 @@
 // The three patch types the apiserver accepts: JSON patch (RFC 6902), JSON merge patch (RFC 7386)
-// and strategic merge patch with the merge keys of the built-in types (research §6 "patch").
+// and strategic merge patch with the merge keys of the built-in types (their patchMergeKey tags in k8s.io/api).
 
 import { ApiError, badRequest } from './errors.ts';
 import { clone, isObject } from './objects.ts';

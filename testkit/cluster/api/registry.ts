@@ -256,7 +256,7 @@ export class Registry {
 
   /**
    * Graceful pod deletion: a scheduled, non-terminal pod gets `deletionTimestamp = now + grace`
-   * and stays until the kubelet has stopped it (research §3 "Termination"). Undefined: remove now.
+   * and stays until the kubelet has stopped it (Kubernetes docs, pod lifecycle, "Termination of Pods"). Undefined: remove now.
    */
   #deletePodGracefully(rt: ResourceType, old: KObject, next: KObject, requested: number | undefined, now: number): DeleteResult | undefined {
     const spec = (next.spec ?? {}) as JsonObject;

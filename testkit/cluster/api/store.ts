@@ -1,5 +1,5 @@
 // The simulated etcd: current objects by resource, one global resourceVersion counter, and a
-// bounded history of changes that watches replay from (research §2 "resourceVersion semantics").
+// bounded history of changes that watches replay from (Kubernetes API concepts, "Resource versions").
 
 import { clone } from './objects.ts';
 import type { KObject } from './objects.ts';

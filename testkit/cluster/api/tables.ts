@@ -1,5 +1,6 @@
 // `meta.k8s.io/v1 Table` rendering for `kubectl get`: the columns a real apiserver prints for each
-// kind (research §5.2), so kubectl output against the simulator reads like a real cluster's.
+// kind (what `kubectl get` asks for: `as=Table;g=meta.k8s.io`), so kubectl output against the
+// simulator reads like a real cluster's.
 
 import { getPath, humanDuration, isObject } from './objects.ts';
 import type { JsonObject, KObject } from './objects.ts';

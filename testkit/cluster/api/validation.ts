@@ -139,7 +139,7 @@ const MICROTIME_FIELDS: Record<string, string[][]> = {
 
 /**
  * `metav1.MicroTime` decodes with Go's layout "2006-01-02T15:04:05.000000Z07:00": anything but six
- * fractional digits fails decoding, which the apiserver answers with 400 (research §1.7).
+ * fractional digits fails decoding, which the apiserver answers with 400 (kubernetes-client/javascript#828).
  */
 export function checkMicroTimes(rt: ResourceType, o: JsonObject): void {
   for (const path of MICROTIME_FIELDS[rt.kind] ?? []) {

@@ -1,5 +1,6 @@
 // Watch streams of the simulated API server: line-delimited events with headers flushed at once,
-// resourceVersion replay, selector transitions, bookmarks, timeouts and 410 Expired (research §2).
+// resourceVersion replay, selector transitions, bookmarks, timeouts and 410 Expired (Kubernetes
+// API concepts, "Efficient detection of changes").
 
 import type { ServerResponse } from 'node:http';
 import type { KObject } from './objects.ts';
@@ -69,7 +70,8 @@ export class WatchHub {
 
   serve(res: ServerResponse, spec: WatchSpec): void {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-    // Without this, headers wait for the first event and kubectl's reflector hangs (research §0.2).
+    // Without this, headers wait for the first event and kubectl's reflector hangs (observed; client-go
+    // tools/cache/reflector.go cannot cancel a watch that has no headers yet).
     res.flushHeaders();
     const write = (type: WatchEventType, object: unknown): void => {
       if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify({ type, object })}\n`);

@@ -113,7 +113,7 @@ function templateWithoutHash(t: JsonObject): JsonObject {
   return c;
 }
 
-/** `EqualIgnoreHash` under semantic equality, so `kubectl rollout undo` re-adopts its ReplicaSet (research §0.7). */
+/** `EqualIgnoreHash` under semantic equality, so `kubectl rollout undo` re-adopts its ReplicaSet (docs/kubernetes-notes.md). */
 export function equalIgnoreHash(a: JsonObject, b: JsonObject): boolean {
   return semanticEqual(templateWithoutHash(a), templateWithoutHash(b));
 }

@@ -1,5 +1,5 @@
 // The simulated EndpointSlice controller: one or more slices per Service with the ready, serving and
-// terminating conditions, resolved target ports, labels and owner reference of research §3, and an
+// terminating conditions, resolved target ports, labels and owner reference of KEP-1672 and the endpointslice controller, and an
 // optional propagation delay that mimics a real cluster's lag.
 
 import { canonicalJson, clone, getPath, isObject, ownerRefTo } from '../api/objects.ts';

@@ -1,6 +1,6 @@
 // One pod on the simulated node, from start to removal: its container processes, probes, restarts
 // with back-off, the termination sequence (preStop, SIGTERM, grace, SIGKILL, terminal phase, removal)
-// and the pod status a real kubelet would report at each step (research §3 "Termination").
+// and the pod status a real kubelet would report at each step (Kubernetes docs, pod lifecycle, "Termination of Pods").
 
 import http from 'node:http';
 import { createHash } from 'node:crypto';
