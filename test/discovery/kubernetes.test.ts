@@ -19,7 +19,11 @@ async function startGlidepath(t: { teardown(fn: () => unknown): void }, cluster:
     listen: '127.0.0.1:0', 'admin.listen': '127.0.0.1:0', 'shutdown.drainDelay': '0s', 'shutdown.gracePeriod': '2s',
     // A pod that just turned ready would otherwise ramp up over 10 s and may see none of a few dozen requests.
     'upstream.slowStartWindow': '0s',
-    'kubernetes.kubeconfig': cluster.kubeconfigPath, 'kubernetes.namespace': 'default', 'kubernetes.service': 'web', 'kubernetes.deployment': 'web', ...extra,
+    'kubernetes.kubeconfig': cluster.kubeconfigPath, 'kubernetes.namespace': 'default', 'kubernetes.service': 'web', 'kubernetes.deployment': 'web',
+    // These tests are about discovery: the rollout controller watches but never holds Kubernetes'
+    // own rollout (gated mode would pause the Deployment; test/rollout/ covers that).
+    'rollout.mode': 'observe',
+    ...extra,
   } });
   const app = await startApp(config, { logger: silentLogger });
   t.teardown(() => app.stop());
