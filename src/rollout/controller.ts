@@ -7,6 +7,7 @@ import { GlidepathError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { WEIGHT_TOTAL, type WeightTable } from '../core/types.ts';
 import { RolloutAnalysis } from './analysis/analysis.ts';
+import type { BudgetCarry } from './analysis/budget.ts';
 import { decide, inRollout, type RolloutAction } from './decide.ts';
 import type { AbortReason, Evidence } from './evidence.ts';
 import type { Observation, OperatorCommand, OperatorVerb } from './observation.ts';
@@ -58,6 +59,24 @@ export interface RolloutSnapshot {
   readonly actions: readonly ActionKindStatus[];
   /** Why the persisted state could not be used, if it could not. */
   readonly stateProblem: string | null;
+}
+
+/**
+ * The budget this rollout had spent by its newest decision with evidence, when glidepath starts
+ * judging a rollout that began before (the state resumed from the Deployment): the budget counts
+ * client requests since the rollout began, not since this process did. Without it a restart forgets
+ * every request served so far and the budget blocks the next step until as many have come again.
+ * Failures after that decision and before the restart are not in the record; the Event and the
+ * decisions carry what was known.
+ */
+export function budgetCarry(s: RolloutState): BudgetCarry | undefined {
+  if (s.startedAt === null) return undefined;
+  for (let i = s.decisions.length - 1; i >= 0; i--) {
+    const d = s.decisions[i] as RolloutState['decisions'][number];
+    if (d.at < s.startedAt) return undefined;
+    if (d.evidence !== null && d.evidence.budget.clientRequests > 0) return { clientRequests: d.evidence.budget.clientRequests, excessFailures: d.evidence.budget.excessFailures };
+  }
+  return undefined;
 }
 
 const PHASES = ['idle', 'progressing', 'paused', 'aborted', 'completed'] as const;
@@ -199,12 +218,15 @@ export class RolloutController {
   #startAnalysis(canary: string, stable: string): void {
     if (this.#analysis !== null && this.#analysis.canary === canary && this.#analysis.stable === stable && !this.#analysis.aborted) return;
     const spec = this.#o.spec;
+    const carry = budgetCarry(this.#state);
+    if (carry !== undefined) this.#log.info({ canary, ...carry }, 'rollout budget carried over from the saved state');
     this.#analysis = new RolloutAnalysis({
       canary,
       stable,
       alpha: spec.alpha,
       alphaAdvance: spec.alphaAdvance,
       budget: spec.budget,
+      ...(carry !== undefined ? { budgetCarry: carry } : {}),
       clock: this.#o.clock,
       onAbort: (reason, evidence) => this.#cut(reason, evidence),
     });

@@ -9,7 +9,7 @@ import { LATENCY_LEVELS, PooledLatencyThresholds, latencyBucket } from './latenc
 import { AbsoluteNonInferiority } from './noninferiority.ts';
 import { rateRatioConfidence } from './confidence.ts';
 import { logAddExp, logMean3 } from './logmath.ts';
-import { BudgetGuard } from './budget.ts';
+import { BudgetGuard, type BudgetCarry } from './budget.ts';
 
 export interface RolloutAnalysisOptions {
   /** The new version (pod-template-hash); every other version is the stable arm. */
@@ -21,6 +21,8 @@ export interface RolloutAnalysisOptions {
   readonly alphaAdvance?: number;
   /** Client-visible excess failures allowed, as a share of all requests (default 0.001). */
   readonly budget?: number;
+  /** The budget already spent on this rollout before this analysis began (a restarted glidepath). */
+  readonly budgetCarry?: BudgetCarry;
   /** Non-inferiority bound on the canary's failure rate for `proven` (default 0.001). */
   readonly pMax?: number;
   /** Non-inferiority margin on the canary/stable failure ratio (default 2). */
@@ -144,7 +146,7 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#niAbsolute = new AbsoluteNonInferiority(pMax);
     this.#niRelative = new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: rMax, shiryaevRoberts: false });
     this.#niLatency = [0, 1].map(() => new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: latencyMargin, shiryaevRoberts: false }));
-    this.#budget = new BudgetGuard(budget);
+    this.#budget = new BudgetGuard(budget, options.budgetCarry);
     const now = clock.now();
     this.#thresholds = new PooledLatencyThresholds(now, { halfMs: options.latencyWindowMs ?? 10_000 });
     this.#refreshedAt = now;
