@@ -228,7 +228,7 @@ export class RolloutController {
       budget: spec.budget,
       ...(carry !== undefined ? { budgetCarry: carry } : {}),
       clock: this.#o.clock,
-      onAbort: (reason, evidence) => this.#cut(reason, evidence),
+      onAbort: (reason, decidedAt) => this.#cut(reason, decidedAt),
     });
     this.#o.dataPlane.setOutcomeObserver(this.#analysis);
   }
@@ -238,7 +238,7 @@ export class RolloutController {
    * bound (or by the admin verb): canary weight 0 now, its share to stable; the Kubernetes half
    * follows on the next tick through decide().
    */
-  #cut(reason: AbortReason, evidence: Evidence | null): void {
+  #cut(reason: AbortReason, decidedAt: number | null): void {
     const canary = this.#state.canary?.version;
     if (canary === undefined) return;
     const weights: Record<string, number> = { ...this.#o.dataPlane.weights };
@@ -248,7 +248,9 @@ export class RolloutController {
     if (stable !== undefined && stable !== canary) weights[stable] = Math.min(WEIGHT_TOTAL, (weights[stable] ?? 0) + freed);
     this.#o.dataPlane.setWeights(weights);
     const now = this.#o.clock.now();
-    const cutMs = evidence?.abortDecidedAt != null ? Math.max(0, now - evidence.abortDecidedAt) : 0;
+    const cutMs = decidedAt !== null ? Math.max(0, now - decidedAt) : 0;
+    // Only now, with the canary cut, the evidence for the record (it costs more than the cut).
+    const evidence = decidedAt !== null ? (this.#analysis?.evidence() ?? null) : null;
     this.#lastCut = { reason, canary, at: this.#o.clock.wallNow(), cutMs };
     this.#cutTimes.push(cutMs / 1000);
     if (this.#cutTimes.length > 10_000) this.#cutTimes.shift();

@@ -36,8 +36,13 @@ export interface RolloutAnalysisOptions {
   readonly warmup?: { readonly ms?: number; readonly canaryRequests?: number };
   /** Half of the pooled latency window in ms (default 10 000). */
   readonly latencyWindowMs?: number;
-  /** Called once, synchronously, by the request whose outcome crossed an abort bound. */
-  readonly onAbort?: (reason: AbortReason, evidence: Evidence) => void;
+  /**
+   * Called once, synchronously, by the request whose outcome crossed an abort bound, with the
+   * monotonic ms of that decision. The evidence is not computed for it: evidence() costs more than
+   * the cut (bisections for the confidence sequence, several ms on a busy machine), so the caller
+   * cuts first and reads evidence() after.
+   */
+  readonly onAbort?: (reason: AbortReason, decidedAt: number) => void;
 }
 
 /** Pooled latency thresholds are recomputed at most this often (ms): they stay predictable. */
@@ -70,7 +75,7 @@ export class RolloutAnalysis implements OutcomeObserver {
 
   readonly #srThreshold: number; // 2·T/α, linear
   readonly #clock: Clock;
-  readonly #onAbort: ((reason: AbortReason, evidence: Evidence) => void) | undefined;
+  readonly #onAbort: ((reason: AbortReason, decidedAt: number) => void) | undefined;
   readonly #warmupMs: number;
   readonly #warmupCanary: number;
 
@@ -346,7 +351,7 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#abortDecidedAt = this.#clock.now();
     if (this.#onAbort === undefined) return;
     try {
-      this.#onAbort(reason, this.evidence());
+      this.#onAbort(reason, this.#abortDecidedAt);
     } catch (err) {
       this.callbackError = err;
     }
