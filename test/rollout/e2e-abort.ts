@@ -114,7 +114,7 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
     clientFailures: win.failed,
     templateToCutMs: (cutLine?.at ?? NaN) - t0,
     templateToRollbackMs: (rollback?.lastSuccessAt ?? NaN) - t0,
-    canaryAttempts: r?.evidence?.canaryAttempts ?? null,
+    canaryAttempts: (cutLine?.obj.evidence as { canaryAttempts?: { requests: number; failures: number } } | null | undefined)?.canaryAttempts ?? r?.evidence?.canaryAttempts ?? null,
   };
   t.comment(JSON.stringify({ figures, failures: win.failures, ledger: all.summary, byVersion: all.byVersion }));
   // On a loaded machine the load reaches fewer requests than asked; under 1000 the bound below
