@@ -25,8 +25,10 @@ t.test('losing the API connection mid-rollout changes nothing for clients, and t
   const weightsBefore = JSON.stringify((await world.status()).rollout?.weights);
   const weightsSeen = new Set<string>();
   let problem: { name: string; code: string; message: string } | undefined;
-  // The outage lasts until the step has the canary requests it needs to advance, and 3 s more: a
-  // controller that advanced on evidence alone, blind to the cluster, would move the weights here.
+  // The outage lasts until the step has the canary requests it needs, and 3 s more, so the
+  // controller gets its chances to act on its in-memory evidence while blind to the cluster. (A step
+  // advance then could not move the weights anyway: they are capped by the canary's share of ready
+  // pods, and no new pod comes while glidepath cannot unpause the Deployment.)
   let enoughAt = Infinity;
   while (Date.now() - outageAt < 4000 || Date.now() - enoughAt < 3000) {
     if (Date.now() - outageAt > 25_000) break;
