@@ -7,6 +7,7 @@ import type { AbortReason } from '../../src/rollout/evidence.ts';
 import { ABORT_ANNOTATION } from '../../src/rollout/actions/types.ts';
 import { ledgerFigures, rolloutWorld, steadyLoad, windowFigures, type RolloutWorld } from './e2e-harness.ts';
 import { sleep, waitFor } from '../../testkit/wait.ts';
+import type { LoadOptions } from '../../testkit/ledger.ts';
 
 /** Fast steps, as the good rollout uses; the abort path has no knob of its own. */
 export const FAST_ROLLOUT = { 'rollout.minStepDuration': '1s', 'rollout.minStepRequests': 40 };
@@ -23,6 +24,8 @@ export interface BadRolloutCase {
   /** Put the same bad template back afterwards: it must be held, get no traffic, and be rolled back again. */
   readonly reapply?: boolean;
   readonly rate?: number;
+  /** Load options beyond the default mix (20 % POST). */
+  readonly load?: Partial<LoadOptions>;
 }
 
 /** What the README reports per scenario. */
@@ -55,7 +58,7 @@ async function rolledBack(world: RolloutWorld, stable: string, bad: string): Pro
 
 export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRolloutFigures> {
   const world = await rolloutWorld(t, { flags: FAST_ROLLOUT });
-  const load = steadyLoad(world.url, c.rate ?? 150);
+  const load = steadyLoad(world.url, c.rate ?? 150, c.load);
   await sleep(1000);
   const before = await world.status();
   t.equal(before.rollout?.phase, 'idle', 'no rollout before the template changes');
