@@ -50,11 +50,12 @@ t.test('losing the API connection mid-rollout changes nothing for clients, and t
   t.ok(during.discovery.watches?.some((w) => !w.connected), 'and shows the watches disconnected');
 
   await waitFor('the watches reconnected', async () => (await world.status()).discovery.watches?.every((w) => w.connected), 30_000, 200);
-  const done = await waitFor('the rollout completed', async () => {
+  // waitFor retries a throwing check until its deadline: an abort ends the wait by a return.
+  const done = await waitFor('the rollout ended', async () => {
     const s = await world.status();
-    if (s.rollout?.phase === 'aborted') throw new Error(`aborted: ${s.rollout.abort?.reason}: ${s.rollout.abort?.message}`);
-    return s.rollout?.phase === 'completed' ? s : undefined;
+    return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
   }, 120_000, 250);
+  t.equal(done.rollout?.phase, 'completed', `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`);
   const tDone = Date.now();
   await sleep(500);
   const figures = ledgerFigures(await load.stop(), world.podLedger());
