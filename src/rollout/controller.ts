@@ -79,6 +79,16 @@ export function budgetCarry(s: RolloutState): BudgetCarry | undefined {
   return undefined;
 }
 
+/**
+ * Latency exceedances count as evidence only after a step's first 2 s and 20 canary requests. Each
+ * step starts when freshly started canary pods become ready, and a new process answers its first
+ * requests slower (JIT compilation, lazy loading, cold caches, new connections) than stable's warm
+ * pods: charged as latency evidence, that start-up cost aborted a healthy rollout under load
+ * (test/rollout/e2e-api-loss.test.ts, p50 threshold 1 ms). A canary that stays slow is caught
+ * right after the warm-up; failures count from the first request.
+ */
+export const LATENCY_WARMUP = { ms: 2_000, canaryRequests: 20 } as const;
+
 const PHASES = ['idle', 'progressing', 'paused', 'aborted', 'completed'] as const;
 export const ROLLOUT_PHASES: readonly RolloutState['phase'][] = PHASES;
 
@@ -226,6 +236,7 @@ export class RolloutController {
       alpha: spec.alpha,
       alphaAdvance: spec.alphaAdvance,
       budget: spec.budget,
+      warmup: LATENCY_WARMUP,
       ...(carry !== undefined ? { budgetCarry: carry } : {}),
       clock: this.#o.clock,
       onAbort: (reason, decidedAt) => this.#cut(reason, decidedAt),
