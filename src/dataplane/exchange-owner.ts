@@ -33,7 +33,7 @@ export interface ExchangeOwner {
   pickTarget(exchange: Exchange): Target | ErrorCode;
   /** A replay target avoiding `exchange.tried`: on the stable version when the canary failed. */
   pickRetryTarget(exchange: Exchange): Target | undefined;
-  /** The version is the newest while an older one takes traffic too (a rollout is on). */
+  /** The version is newer than one that takes traffic (a rollout is on, or its canary was just cut). */
   isCanary(version: VersionRoute): boolean;
   /** The retry budget has room (takes nothing); acquireRetry takes a slot; retryRefused counts a refusal. */
   retryAvailable(): boolean;

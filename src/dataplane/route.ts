@@ -43,8 +43,23 @@ export function pickRetryTarget(snapshot: RoutingSnapshot, random: Random, clock
   return firstPod(routable.filter((v) => v.name === failed)) ?? firstPod(routable.filter((v) => v.name !== failed));
 }
 
-/** A rollout is on (more than one version takes traffic) and `name` is its newest version. */
+/**
+ * `name` is newer than a version that takes traffic: the canary of a rollout, and also a canary an
+ * abort just cut to weight 0. Its requests still in flight at the cut are the ones most likely to
+ * fail, and they must still replay on stable (a canary failing 30 % let one GET's 500 through to
+ * the client in test/rollout/e2e-bad-failures.test.ts when only the routable versions counted).
+ * Once a rollout completes the old version takes no traffic and the new one is no canary.
+ * Called on failed attempts only; no allocation.
+ */
 export function isNewestInRollout(snapshot: RoutingSnapshot, name: string): boolean {
-  const routable = snapshot.routable;
-  return routable.length > 1 && (routable[0] as VersionRoute).name === name;
+  const versions = snapshot.versions; // newest first
+  let i = 0;
+  while (i < versions.length && (versions[i] as VersionRoute).name !== name) i++;
+  if (i === versions.length) return false;
+  const revision = (versions[i] as VersionRoute).revision;
+  for (let j = i + 1; j < versions.length; j++) {
+    const older = versions[j] as VersionRoute;
+    if (older.effectiveWeight > 0 && older.revision < revision) return true;
+  }
+  return false;
 }

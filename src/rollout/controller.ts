@@ -7,6 +7,7 @@ import { GlidepathError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { WEIGHT_TOTAL, type WeightTable } from '../core/types.ts';
 import { RolloutAnalysis } from './analysis/analysis.ts';
+import type { BudgetCarry } from './analysis/budget.ts';
 import { decide, inRollout, type RolloutAction } from './decide.ts';
 import type { AbortReason, Evidence } from './evidence.ts';
 import type { Observation, OperatorCommand, OperatorVerb } from './observation.ts';
@@ -59,6 +60,34 @@ export interface RolloutSnapshot {
   /** Why the persisted state could not be used, if it could not. */
   readonly stateProblem: string | null;
 }
+
+/**
+ * The budget this rollout had spent by its newest decision with evidence, when glidepath starts
+ * judging a rollout that began before (the state resumed from the Deployment): the budget counts
+ * client requests since the rollout began, not since this process did. Without it a restart forgets
+ * every request served so far and the budget blocks the next step until as many have come again.
+ * Failures after that decision and before the restart are not in the record; the Event and the
+ * decisions carry what was known.
+ */
+export function budgetCarry(s: RolloutState): BudgetCarry | undefined {
+  if (s.startedAt === null) return undefined;
+  for (let i = s.decisions.length - 1; i >= 0; i--) {
+    const d = s.decisions[i] as RolloutState['decisions'][number];
+    if (d.at < s.startedAt) return undefined;
+    if (d.evidence !== null && d.evidence.budget.clientRequests > 0) return { clientRequests: d.evidence.budget.clientRequests, excessFailures: d.evidence.budget.excessFailures };
+  }
+  return undefined;
+}
+
+/**
+ * Latency exceedances count as evidence only after a step's first 2 s and 20 canary requests. Each
+ * step starts when freshly started canary pods become ready, and a new process answers its first
+ * requests slower (JIT compilation, lazy loading, cold caches, new connections) than stable's warm
+ * pods: charged as latency evidence, that start-up cost aborted a healthy rollout under load
+ * (test/rollout/e2e-api-loss.test.ts, p50 threshold 1 ms). A canary that stays slow is caught
+ * right after the warm-up; failures count from the first request.
+ */
+export const LATENCY_WARMUP = { ms: 2_000, canaryRequests: 20 } as const;
 
 const PHASES = ['idle', 'progressing', 'paused', 'aborted', 'completed'] as const;
 export const ROLLOUT_PHASES: readonly RolloutState['phase'][] = PHASES;
@@ -199,14 +228,18 @@ export class RolloutController {
   #startAnalysis(canary: string, stable: string): void {
     if (this.#analysis !== null && this.#analysis.canary === canary && this.#analysis.stable === stable && !this.#analysis.aborted) return;
     const spec = this.#o.spec;
+    const carry = budgetCarry(this.#state);
+    if (carry !== undefined) this.#log.info({ canary, ...carry }, 'rollout budget carried over from the saved state');
     this.#analysis = new RolloutAnalysis({
       canary,
       stable,
       alpha: spec.alpha,
       alphaAdvance: spec.alphaAdvance,
       budget: spec.budget,
+      warmup: LATENCY_WARMUP,
+      ...(carry !== undefined ? { budgetCarry: carry } : {}),
       clock: this.#o.clock,
-      onAbort: (reason, evidence) => this.#cut(reason, evidence),
+      onAbort: (reason, decidedAt) => this.#cut(reason, decidedAt),
     });
     this.#o.dataPlane.setOutcomeObserver(this.#analysis);
   }
@@ -216,7 +249,7 @@ export class RolloutController {
    * bound (or by the admin verb): canary weight 0 now, its share to stable; the Kubernetes half
    * follows on the next tick through decide().
    */
-  #cut(reason: AbortReason, evidence: Evidence | null): void {
+  #cut(reason: AbortReason, decidedAt: number | null): void {
     const canary = this.#state.canary?.version;
     if (canary === undefined) return;
     const weights: Record<string, number> = { ...this.#o.dataPlane.weights };
@@ -226,7 +259,9 @@ export class RolloutController {
     if (stable !== undefined && stable !== canary) weights[stable] = Math.min(WEIGHT_TOTAL, (weights[stable] ?? 0) + freed);
     this.#o.dataPlane.setWeights(weights);
     const now = this.#o.clock.now();
-    const cutMs = evidence?.abortDecidedAt != null ? Math.max(0, now - evidence.abortDecidedAt) : 0;
+    const cutMs = decidedAt !== null ? Math.max(0, now - decidedAt) : 0;
+    // Only now, with the canary cut, the evidence for the record (it costs more than the cut).
+    const evidence = decidedAt !== null ? (this.#analysis?.evidence() ?? null) : null;
     this.#lastCut = { reason, canary, at: this.#o.clock.wallNow(), cutMs };
     this.#cutTimes.push(cutMs / 1000);
     if (this.#cutTimes.length > 10_000) this.#cutTimes.shift();

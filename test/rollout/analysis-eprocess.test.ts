@@ -263,15 +263,15 @@ t.test('bad options are named', async (t) => {
   t.throws(() => new RolloutAnalysis({ canary: '', stable: 'b', clock }), /canary/);
 });
 
-t.test('onAbort runs once, synchronously, with the evidence at the deciding request', async (t) => {
+t.test('onAbort runs once, synchronously, at the deciding request', async (t) => {
   const clock = new FakeClock();
   const seen: { reason: string; at: number | null; failures: number }[] = [];
   const a = new RolloutAnalysis({
     canary: 'new',
     stable: 'old',
     clock,
-    onAbort: (reason, e) => {
-      seen.push({ reason, at: e.abortDecidedAt, failures: e.canaryAttempts.failures });
+    onAbort: (reason, decidedAt) => {
+      seen.push({ reason, at: decidedAt, failures: a.evidence().canaryAttempts.failures });
       throw new Error('callback errors stay off the request path');
     },
   });

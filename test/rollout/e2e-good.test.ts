@@ -26,12 +26,14 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
       const s = await world.status();
       const canary = s.rollout?.canary;
       if (canary) weightsSeen.add(s.rollout?.weights[canary] ?? 0);
-      return s.rollout?.phase === 'completed' ? s : undefined;
+      // waitFor retries a throwing check until its deadline: an abort ends the wait by a return.
+      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
     },
     120_000,
     250,
   );
   const tookMs = performance.now() - changedAt;
+  t.equal(done.rollout?.phase, 'completed', `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`);
   await sleep(500);
   const ledger = await load.stop();
   const figures = ledgerFigures(ledger, world.podLedger());

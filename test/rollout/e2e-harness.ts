@@ -15,6 +15,8 @@ import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectlOk, testCluster } from '../cluste
 import type { Cluster } from '../../testkit/cluster/index.ts';
 import { Ledger, reconcile, runLoad, type LoadOptions } from '../../testkit/ledger.ts';
 import { unusedPort, waitFor } from '../../testkit/wait.ts';
+import { STATE_ANNOTATION } from '../../src/rollout/actions/types.ts';
+import { parseState, type RolloutState } from '../../src/rollout/state.ts';
 
 export interface RolloutWorld {
   readonly cluster: Cluster;
@@ -31,8 +33,12 @@ export interface RolloutWorld {
   deployment(): Promise<{ spec: { paused?: boolean; template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }; metadata: { annotations?: Record<string, string> } }>;
   events(): Promise<{ reason: string; message: string; type: string }[]>;
   podLedger(): LedgerEntry[];
-  /** Warn-level log lines glidepath wrote (decisions, aborts). */
-  readonly logs: { level: string; msg: string; obj: Record<string, unknown> }[];
+  /** The ReplicaSets of `web`: hash, revision, desired and ready replicas. */
+  replicaSets(): Promise<{ hash: string; revision: number; replicas: number; statusReplicas: number; readyReplicas: number }[]>;
+  /** glidepath's rollout state as saved on the Deployment (the annotation), or null. */
+  savedState(): Promise<RolloutState | null>;
+  /** Log lines glidepath wrote (decisions, aborts), each with its wall-clock time. */
+  readonly logs: { level: string; msg: string; obj: Record<string, unknown>; at: number }[];
 }
 
 export interface WorldOptions {
@@ -45,7 +51,7 @@ export interface WorldOptions {
 
 /** A logger that keeps every line (tests assert on decisions) and prints nothing. */
 function capturingLogger(lines: RolloutWorld['logs'], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: string) => (obj: object, msg?: string): void => void lines.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) } });
+  const at = (level: string) => (obj: object, msg?: string): void => void lines.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) }, at: Date.now() });
   return { error: at('error'), warn: at('warn'), info: at('info'), debug: () => {}, isLevelEnabled: (l) => l !== 'debug' && l !== 'trace', child: (b) => capturingLogger(lines, { ...bindings, ...b }) };
 }
 
@@ -113,6 +119,23 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
       const list = JSON.parse(await kubectlOk(cluster, ['get', 'events', '-o', 'json'])) as { items: { reason: string; message: string; type: string; involvedObject: { kind: string } }[] };
       return list.items.filter((e) => e.involvedObject.kind === 'Deployment');
     },
+    async replicaSets() {
+      const list = JSON.parse(await kubectlOk(cluster, ['get', 'replicasets', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { replicas?: number }; status: { replicas?: number; readyReplicas?: number } }[] };
+      return list.items.map((rs) => ({
+        hash: rs.metadata.labels['pod-template-hash'] as string,
+        revision: Number(rs.metadata.annotations['deployment.kubernetes.io/revision']),
+        replicas: rs.spec.replicas ?? 0,
+        statusReplicas: rs.status.replicas ?? 0,
+        readyReplicas: rs.status.readyReplicas ?? 0,
+      }));
+    },
+    async savedState() {
+      const text = (await world.deployment()).metadata.annotations?.[STATE_ANNOTATION];
+      if (text === undefined) return null;
+      const parsed = parseState(text);
+      if (parsed.state === null) throw new Error(`the saved rollout state does not parse: ${parsed.reason}`);
+      return parsed.state;
+    },
     podLedger() {
       if (!existsSync(ledgerFile)) return [];
       return readFileSync(ledgerFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LedgerEntry);
@@ -136,6 +159,18 @@ export function steadyLoad(url: string, rate = 200, extra: Partial<LoadOptions> 
       return done;
     },
   };
+}
+
+/** Requests started in [from, to] (wall ms) and how many of them failed, for the budget over a window. */
+export function windowFigures(ledger: Ledger, from: number, to = Infinity): { sent: number; failed: number; failures: { method: string; status: number; code: string; version: string }[] } {
+  let sent = 0;
+  const failures: { method: string; status: number; code: string; version: string }[] = [];
+  for (const r of ledger.records.values()) {
+    if (r.startedAt < from || r.startedAt > to) continue;
+    sent++;
+    if (r.outcome !== 'ok') failures.push({ method: r.method, status: r.status, code: r.code, version: r.version });
+  }
+  return { sent, failed: failures.length, failures };
 }
 
 /** Client failures, lost requests, and successes no pod recorded. */

@@ -9,7 +9,7 @@ import { LATENCY_LEVELS, PooledLatencyThresholds, latencyBucket } from './latenc
 import { AbsoluteNonInferiority } from './noninferiority.ts';
 import { rateRatioConfidence } from './confidence.ts';
 import { logAddExp, logMean3 } from './logmath.ts';
-import { BudgetGuard } from './budget.ts';
+import { BudgetGuard, type BudgetCarry } from './budget.ts';
 
 export interface RolloutAnalysisOptions {
   /** The new version (pod-template-hash); every other version is the stable arm. */
@@ -21,6 +21,8 @@ export interface RolloutAnalysisOptions {
   readonly alphaAdvance?: number;
   /** Client-visible excess failures allowed, as a share of all requests (default 0.001). */
   readonly budget?: number;
+  /** The budget already spent on this rollout before this analysis began (a restarted glidepath). */
+  readonly budgetCarry?: BudgetCarry;
   /** Non-inferiority bound on the canary's failure rate for `proven` (default 0.001). */
   readonly pMax?: number;
   /** Non-inferiority margin on the canary/stable failure ratio (default 2). */
@@ -34,8 +36,13 @@ export interface RolloutAnalysisOptions {
   readonly warmup?: { readonly ms?: number; readonly canaryRequests?: number };
   /** Half of the pooled latency window in ms (default 10 000). */
   readonly latencyWindowMs?: number;
-  /** Called once, synchronously, by the request whose outcome crossed an abort bound. */
-  readonly onAbort?: (reason: AbortReason, evidence: Evidence) => void;
+  /**
+   * Called once, synchronously, by the request whose outcome crossed an abort bound, with the
+   * monotonic ms of that decision. The evidence is not computed for it: evidence() costs more than
+   * the cut (bisections for the confidence sequence, several ms on a busy machine), so the caller
+   * cuts first and reads evidence() after.
+   */
+  readonly onAbort?: (reason: AbortReason, decidedAt: number) => void;
 }
 
 /** Pooled latency thresholds are recomputed at most this often (ms): they stay predictable. */
@@ -68,7 +75,7 @@ export class RolloutAnalysis implements OutcomeObserver {
 
   readonly #srThreshold: number; // 2·T/α, linear
   readonly #clock: Clock;
-  readonly #onAbort: ((reason: AbortReason, evidence: Evidence) => void) | undefined;
+  readonly #onAbort: ((reason: AbortReason, decidedAt: number) => void) | undefined;
   readonly #warmupMs: number;
   readonly #warmupCanary: number;
 
@@ -144,7 +151,7 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#niAbsolute = new AbsoluteNonInferiority(pMax);
     this.#niRelative = new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: rMax, shiryaevRoberts: false });
     this.#niLatency = [0, 1].map(() => new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: latencyMargin, shiryaevRoberts: false }));
-    this.#budget = new BudgetGuard(budget);
+    this.#budget = new BudgetGuard(budget, options.budgetCarry);
     const now = clock.now();
     this.#thresholds = new PooledLatencyThresholds(now, { halfMs: options.latencyWindowMs ?? 10_000 });
     this.#refreshedAt = now;
@@ -344,7 +351,7 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#abortDecidedAt = this.#clock.now();
     if (this.#onAbort === undefined) return;
     try {
-      this.#onAbort(reason, this.evidence());
+      this.#onAbort(reason, this.#abortDecidedAt);
     } catch (err) {
       this.callbackError = err;
     }
