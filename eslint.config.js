@@ -13,15 +13,42 @@ const NO_CONTROL = ['undici', 'http-proxy', 'prom-client', 'pino'];
 export const areas = [
   { name: 'core', files: ['src/core/**'], banned: [...OUR_PLANES, ours('dataplane'), ours('demo'), ...NO_CONTROL, K8S, 'yaml'] },
   { name: 'dataplane', files: ['src/dataplane/**'], banned: [...OUR_PLANES, 'pino', 'prom-client', K8S] },
-  { name: 'discovery', files: ['src/discovery/**'], ignores: ['src/discovery/kubernetes/**', 'src/discovery/kubernetes*.ts'], banned: [ours('dataplane'), ours('rollout'), ours('admin'), ours('cli'), APP, ...NO_CONTROL, K8S] },
-  { name: 'discovery/kubernetes', files: ['src/discovery/kubernetes/**', 'src/discovery/kubernetes*.ts'], banned: [ours('dataplane'), ours('rollout'), ours('admin'), ours('cli'), APP, ...NO_CONTROL] },
-  { name: 'rollout', files: ['src/rollout/**'], ignores: ['src/rollout/actions/**', 'src/rollout/actions*.ts'], banned: [ours('dataplane'), ours('discovery'), ours('admin'), ours('cli'), APP, ...NO_CONTROL, K8S] },
-  { name: 'rollout/actions', files: ['src/rollout/actions/**', 'src/rollout/actions*.ts'], banned: [ours('dataplane'), ours('admin'), ours('cli'), APP, ...NO_CONTROL] },
-  { name: 'telemetry', files: ['src/telemetry/**'], banned: [ours('dataplane'), ours('discovery'), ours('rollout'), ours('admin'), ours('cli'), APP, 'undici', 'http-proxy', K8S] },
+  {
+    name: 'discovery',
+    files: ['src/discovery/**'],
+    ignores: ['src/discovery/kubernetes/**', 'src/discovery/kubernetes*.ts'],
+    banned: [ours('dataplane'), ours('rollout'), ours('admin'), ours('cli'), APP, ...NO_CONTROL, K8S],
+  },
+  {
+    name: 'discovery/kubernetes',
+    files: ['src/discovery/kubernetes/**', 'src/discovery/kubernetes*.ts'],
+    banned: [ours('dataplane'), ours('rollout'), ours('admin'), ours('cli'), APP, ...NO_CONTROL],
+  },
+  {
+    name: 'rollout',
+    files: ['src/rollout/**'],
+    ignores: ['src/rollout/actions/**', 'src/rollout/actions*.ts'],
+    banned: [ours('dataplane'), ours('discovery'), ours('admin'), ours('cli'), APP, ...NO_CONTROL, K8S],
+  },
+  {
+    name: 'rollout/actions',
+    files: ['src/rollout/actions/**', 'src/rollout/actions*.ts'],
+    banned: [ours('dataplane'), ours('admin'), ours('cli'), APP, ...NO_CONTROL],
+  },
+  {
+    name: 'telemetry',
+    files: ['src/telemetry/**'],
+    banned: [ours('dataplane'), ours('discovery'), ours('rollout'), ours('admin'), ours('cli'), APP, 'undici', 'http-proxy', K8S],
+  },
   { name: 'admin', files: ['src/admin/**'], banned: [ours('dataplane'), ours('cli'), APP, ...NO_CONTROL, K8S] },
   // The command line starts fast and small: config, core and the version; the app (and with it
   // the data plane) only through `await import()` when a command needs it.
-  { name: 'cli', files: ['src/cli/**'], banned: [ours('dataplane'), ours('telemetry'), ours('admin'), ours('rollout'), APP, ...NO_CONTROL, K8S], types: [ours('admin'), ours('rollout'), APP] },
+  {
+    name: 'cli',
+    files: ['src/cli/**'],
+    banned: [ours('dataplane'), ours('telemetry'), ours('admin'), ours('rollout'), APP, ...NO_CONTROL, K8S],
+    types: [ours('admin'), ours('rollout'), APP],
+  },
   { name: 'config', files: ['src/config/**', 'src/demo/**'], banned: [ours('dataplane'), ...NO_CONTROL, K8S] },
 ];
 
@@ -57,7 +84,17 @@ export default tseslint.config(
   {
     files: ['testkit/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(test|loadtest|bench|scripts)/', message: 'testkit/ is imported by test/, loadtest/, bench/ and scripts/; it may not import from them' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)(test|loadtest|bench|scripts)/',
+              message: 'testkit/ is imported by test/, loadtest/, bench/ and scripts/; it may not import from them',
+            },
+          ],
+        },
+      ],
     },
   },
   { files: ['test/**', 'testkit/**', 'loadtest/**', 'bench/**', 'scripts/**'], rules: { 'no-console': 'off' } },

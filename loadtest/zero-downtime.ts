@@ -108,7 +108,16 @@ async function runScenario(name: string, scenario: Scenario, seconds: number, co
     let done = false;
     // The fault stops a second before the load so its last effect is measured too.
     const stop = (): boolean => done || Date.now() - started > seconds * 1000 - 1000;
-    const load = runLoad({ url: fleet.proxy.url, durationMs: seconds * 1000, connections, postRatio: 0.2, bodyBytes: 1024, path: '/slow/2', requestTimeoutMs: 30_000, ...scenario.load });
+    const load = runLoad({
+      url: fleet.proxy.url,
+      durationMs: seconds * 1000,
+      connections,
+      postRatio: 0.2,
+      bodyBytes: 1024,
+      path: '/slow/2',
+      requestTimeoutMs: 30_000,
+      ...scenario.load,
+    });
     const fault = scenario.fault?.();
     const faults = (async () => {
       while (fault !== undefined && scenario.everyMs !== undefined && !stop()) {
@@ -150,7 +159,11 @@ async function report(name: string, seconds: number, ledger: Ledger, fleet: Flee
     lost: ledger.count('lost'),
     failureRatePct: Number((((failedGet + failedPost) / Math.max(1, ledger.sent)) * 100).toFixed(4)),
     postsCutByKill: cut,
-    reconciliation: { okWithoutPod: r.okWithoutPod.length, podWithoutClient: r.podWithoutClient.length, statusMismatch: r.statusMismatch.length },
+    reconciliation: {
+      okWithoutPod: r.okWithoutPod.length,
+      podWithoutClient: r.podWithoutClient.length,
+      statusMismatch: r.statusMismatch.length,
+    },
     retries: sum('retries'),
     failovers: sum('failovers'),
     ejections: sum('ejections'),
@@ -161,7 +174,8 @@ async function report(name: string, seconds: number, ledger: Ledger, fleet: Flee
 
 const scenarios: Record<string, Scenario> = {
   'rolling-replace': {
-    summary: 'planned removal, like a rolling update: every 3 s a new pod joins, an old one is marked terminating, then gets SIGTERM and leaves',
+    summary:
+      'planned removal, like a rolling update: every 3 s a new pod joins, an old one is marked terminating, then gets SIGTERM and leaves',
     pods: 3,
     everyMs: 3000,
     fault: () => async (fleet, env) => {
@@ -176,7 +190,8 @@ const scenarios: Record<string, Scenario> = {
     },
   },
   'kill-under-load': {
-    summary: 'a pod gets SIGKILL every 5 s while still listed as ready; a replacement joins 1 s later and the dead one leaves the file 2 s after its death',
+    summary:
+      'a pod gets SIGKILL every 5 s while still listed as ready; a replacement joins 1 s later and the dead one leaves the file 2 s after its death',
     pods: 4,
     everyMs: 5000,
     fault: () => async (fleet, env) => {
@@ -190,7 +205,8 @@ const scenarios: Record<string, Scenario> = {
     },
   },
   'graceful-exit-unannounced': {
-    summary: 'a pod drains and exits on SIGTERM before glidepath learns it is gone (the endpoint lag of a real cluster); the file catches up 1 s later',
+    summary:
+      'a pod drains and exits on SIGTERM before glidepath learns it is gone (the endpoint lag of a real cluster); the file catches up 1 s later',
     pods: 4,
     env: { ON_SIGTERM: 'drain', DRAIN_MS: '0' },
     everyMs: 4000,
@@ -204,7 +220,8 @@ const scenarios: Record<string, Scenario> = {
     },
   },
   'keepalive-race': {
-    summary: 'pods close idle keep-alive sockets after 100 ms with no hint; glidepath\'s upstream idle timeout is set above that, so only the replay of reset-before-response saves the requests',
+    summary:
+      "pods close idle keep-alive sockets after 100 ms with no hint; glidepath's upstream idle timeout is set above that, so only the replay of reset-before-response saves the requests",
     pods: 2,
     env: { IDLE_CLOSE_MS: '100' },
     flags: { 'upstream.idleTimeout': '1s' },
@@ -227,7 +244,10 @@ const scenarios: Record<string, Scenario> = {
 };
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '16' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { seconds: { type: 'string', default: '60' }, connections: { type: 'string', default: '16' } },
+  });
   const names = positionals.length > 0 ? positionals : Object.keys(scenarios);
   const unknown = names.filter((n) => !(n in scenarios));
   if (unknown.length > 0) {
@@ -246,7 +266,9 @@ async function main(): Promise<void> {
   }
   console.log('\nscenario                     sent      ok  fail GET  fail POST  cut POSTs  lost  fail %   retries  failovers  ejections');
   for (const r of reports) {
-    console.log(`${r.scenario.padEnd(26)} ${String(r.sent).padStart(6)}  ${String(r.ok).padStart(6)}  ${String(r.failedGet).padStart(8)}  ${String(r.failedPost).padStart(9)}  ${String(r.postsCutByKill).padStart(9)}  ${String(r.lost).padStart(4)}  ${r.failureRatePct.toFixed(4).padStart(6)}  ${String(r.retries).padStart(8)}  ${String(r.failovers).padStart(9)}  ${String(r.ejections).padStart(9)}`);
+    console.log(
+      `${r.scenario.padEnd(26)} ${String(r.sent).padStart(6)}  ${String(r.ok).padStart(6)}  ${String(r.failedGet).padStart(8)}  ${String(r.failedPost).padStart(9)}  ${String(r.postsCutByKill).padStart(9)}  ${String(r.lost).padStart(4)}  ${r.failureRatePct.toFixed(4).padStart(6)}  ${String(r.retries).padStart(8)}  ${String(r.failovers).padStart(9)}  ${String(r.ejections).padStart(9)}`,
+    );
   }
   mkdirSync(new URL('./reports/', import.meta.url), { recursive: true });
   const file = new URL(`./reports/zero-downtime-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);

@@ -9,14 +9,27 @@ const children: ChildProcess[] = [];
 
 function start(args: string[], env: Record<string, string>, label: string): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout?.on('data', (d: Buffer) => process.stdout.write(d.toString().split('\n').filter(Boolean).map((l) => `[${label}] ${l}\n`).join('')));
+  child.stdout?.on('data', (d: Buffer) =>
+    process.stdout.write(
+      d
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `[${label}] ${l}\n`)
+        .join(''),
+    ),
+  );
   children.push(child);
   return child;
 }
 
 start(['src/demo/main.ts'], { HOST: '127.0.0.1', PORT: '3001', APP_VERSION: 'v1', POD_NAME: 'demo-v1' }, 'pod v1');
 start(['src/demo/main.ts'], { HOST: '127.0.0.1', PORT: '3002', APP_VERSION: 'v2', POD_NAME: 'demo-v2' }, 'pod v2');
-const proxy = start(['src/cli/main.ts', 'serve', '--endpoints', 'examples/endpoints.yaml', '--listen', '127.0.0.1:8080', '--admin', '127.0.0.1:9901'], {}, 'glidepath');
+const proxy = start(
+  ['src/cli/main.ts', 'serve', '--endpoints', 'examples/endpoints.yaml', '--listen', '127.0.0.1:8080', '--admin', '127.0.0.1:9901'],
+  {},
+  'glidepath',
+);
 
 console.log(`
 glidepath is starting on http://127.0.0.1:8080 in front of two demo pods (v1 90%, v2 10%).

@@ -94,7 +94,11 @@ export function createRolloutController(w: RolloutWiring): RolloutController {
   });
   const executor = new ActionExecutor({
     clock: w.clock,
-    onRetry: (kind, err, attempt, delayMs) => logger.warn({ action: kind, attempt, delayMs, code: (err as { code?: string }).code, err: (err as Error).message }, 'rollout action failed; retrying'),
+    onRetry: (kind, err, attempt, delayMs) =>
+      logger.warn(
+        { action: kind, attempt, delayMs, code: (err as { code?: string }).code, err: (err as Error).message },
+        'rollout action failed; retrying',
+      ),
   });
   const controller = new RolloutController({
     spec: rolloutSpec(config.rollout),

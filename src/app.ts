@@ -86,16 +86,27 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     },
     onError: (err) => {
       discoveryState.lastError = err;
-      discoveryLog.error({ code: (err as GlidepathError).code, err: err.message }, 'endpoints rejected; the last good snapshot stays in force');
+      discoveryLog.error(
+        { code: (err as GlidepathError).code, err: err.message },
+        'endpoints rejected; the last good snapshot stays in force',
+      );
     },
   });
 
   if (kubernetes !== undefined && config.kubernetes.deployment !== '') {
-    rollout = createRolloutController({ config, kubernetes, dataPlane, clock: systemClock, logger: logger.child({ module: 'rollout' }), lastSnapshot: () => lastSnapshot });
+    rollout = createRolloutController({
+      config,
+      kubernetes,
+      dataPlane,
+      clock: systemClock,
+      logger: logger.child({ module: 'rollout' }),
+      lastSnapshot: () => lastSnapshot,
+    });
     await rollout.start();
   }
   const controller = rollout;
-  const rolloutActions = controller === undefined ? {} : Object.fromEntries(ROLLOUT_VERBS.map((verb) => [verb, () => controller.command(verb)]));
+  const rolloutActions =
+    controller === undefined ? {} : Object.fromEntries(ROLLOUT_VERBS.map((verb) => [verb, () => controller.command(verb)]));
 
   const registry = createMetricsRegistry({ dataPlane, ...(controller ? { rollout: () => controller.snapshot() } : {}) });
   const startedAt = Date.now();
@@ -105,13 +116,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     isLive: () => true,
     isReady: () => stopping === undefined && dataPlane.loaded && proxy.listening,
     metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
-    status: () => buildStatus({
-      dataPlane,
-      startedAt,
-      version: PACKAGE_VERSION,
-      discovery: { source: discovery.description, ...discoveryState, ...(kubernetes ? { watches: kubernetes.watches() } : {}) },
-      ...(controller ? { rollout: controller.snapshot() } : {}),
-    }),
+    status: () =>
+      buildStatus({
+        dataPlane,
+        startedAt,
+        version: PACKAGE_VERSION,
+        discovery: { source: discovery.description, ...discoveryState, ...(kubernetes ? { watches: kubernetes.watches() } : {}) },
+        ...(controller ? { rollout: controller.snapshot() } : {}),
+      }),
     token: config.admin.token,
     actions: { ...rolloutActions, ...options.actions },
   });
@@ -147,7 +159,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   async function shutdown(): Promise<void> {
     const { drainDelay, gracePeriod } = config.shutdown;
     dataPlane.beginShutdown();
-    logger.info({ drainDelayMs: drainDelay, gracePeriodMs: gracePeriod, inFlight: dataPlane.inFlight }, 'draining: not ready, still serving');
+    logger.info(
+      { drainDelayMs: drainDelay, gracePeriodMs: gracePeriod, inFlight: dataPlane.inFlight },
+      'draining: not ready, still serving',
+    );
     await sleep(drainDelay);
     proxy.close();
     proxy.closeIdleConnections();
@@ -169,9 +184,13 @@ function sleep(ms: number): Promise<void> {
 }
 
 function createDiscovery(config: Config, logger: Logger): DiscoverySource {
-  if (config.kubernetes.service !== '') return new KubernetesDiscovery(config.kubernetes, { logger: logger.child({ module: 'discovery' }) });
+  if (config.kubernetes.service !== '')
+    return new KubernetesDiscovery(config.kubernetes, { logger: logger.child({ module: 'discovery' }) });
   if (config.endpoints.file !== '') return new StaticFileDiscovery(config.endpoints.file);
-  throw new GlidepathError('GP_CONFIG_INVALID', 'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints), or kubernetes.service (GLIDEPATH_KUBERNETES_SERVICE or --service, with --namespace and optionally --deployment)');
+  throw new GlidepathError(
+    'GP_CONFIG_INVALID',
+    'no discovery source: set endpoints.file (GLIDEPATH_ENDPOINTS_FILE or --endpoints), or kubernetes.service (GLIDEPATH_KUBERNETES_SERVICE or --service, with --namespace and optionally --deployment)',
+  );
 }
 
 function hostPort(value: string, field: string): HostPort {

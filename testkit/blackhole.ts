@@ -39,13 +39,25 @@ export async function blackhole(): Promise<Blackhole> {
   });
   const fill: net.Socket[] = [];
   // Three attempts for a queue of two: the third one's SYN is dropped, which shows the queue is full.
-  const connected = await Promise.all(Array.from({ length: 3 }, () => new Promise<boolean>((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    fill.push(s);
-    const timer = setTimeout(() => resolve(false), 300);
-    s.once('connect', () => { clearTimeout(timer); resolve(true); });
-    s.once('error', () => { clearTimeout(timer); resolve(false); });
-  })));
+  const connected = await Promise.all(
+    Array.from(
+      { length: 3 },
+      () =>
+        new Promise<boolean>((resolve) => {
+          const s = net.connect({ port, host: '127.0.0.1' });
+          fill.push(s);
+          const timer = setTimeout(() => resolve(false), 300);
+          s.once('connect', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+          s.once('error', () => {
+            clearTimeout(timer);
+            resolve(false);
+          });
+        }),
+    ),
+  );
   return {
     port,
     queued: connected.filter(Boolean).length,

@@ -90,8 +90,17 @@ export async function runLoad(options: LoadOptions, ledger = new Ledger()): Prom
       const index = started++;
       options.onRequest?.(index);
       const id = `r${process.pid}-${run}-${index}`;
-      const post = options.postRatio !== undefined && (index % 100) < options.postRatio * 100;
-      const record: ClientRecord = { id, method: post ? 'POST' : 'GET', outcome: 'lost', status: 0, code: '', version: '', startedAt: Date.now(), endedAt: 0 };
+      const post = options.postRatio !== undefined && index % 100 < options.postRatio * 100;
+      const record: ClientRecord = {
+        id,
+        method: post ? 'POST' : 'GET',
+        outcome: 'lost',
+        status: 0,
+        code: '',
+        version: '',
+        startedAt: Date.now(),
+        endedAt: 0,
+      };
       ledger.records.set(id, record);
       await recordRequest(pool, record, {
         path: options.path ?? '/',

@@ -59,7 +59,16 @@ export async function startPod(env: PodEnv = {}): Promise<Pod> {
   const name = env.POD_NAME ?? `pod-${process.pid}-${++counter}`;
   const version = env.APP_VERSION ?? 'v1';
   const child = spawn(process.execPath, [DEMO_MAIN], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env, APP_VERSION: version, POD_NAME: name, LEDGER_FILE: ledgerFile, EXIT_WITH_PARENT: '1' },
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ...env,
+      APP_VERSION: version,
+      POD_NAME: name,
+      LEDGER_FILE: ledgerFile,
+      EXIT_WITH_PARENT: '1',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   live.add(child);
@@ -95,7 +104,10 @@ export async function startPod(env: PodEnv = {}): Promise<Pod> {
     },
     ledger() {
       if (!existsSync(ledgerFile)) return [];
-      return readFileSync(ledgerFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LedgerEntry);
+      return readFileSync(ledgerFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as LedgerEntry);
     },
     kill(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

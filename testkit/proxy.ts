@@ -51,7 +51,16 @@ function endpointsFileWith(doc: EndpointsDoc | string): { dir: string; file: str
 export async function startProxy(doc: EndpointsDoc | string, flags: Record<string, unknown> = {}): Promise<InProcessProxy> {
   const { file, write } = endpointsFileWith(doc);
   // Tests stop in-process proxies without the production drain delay unless they ask for one.
-  const config = loadConfig({ flags: { listen: '127.0.0.1:0', 'admin.listen': '127.0.0.1:0', 'endpoints.file': file, 'shutdown.drainDelay': '0s', 'shutdown.gracePeriod': '2s', ...flags } });
+  const config = loadConfig({
+    flags: {
+      listen: '127.0.0.1:0',
+      'admin.listen': '127.0.0.1:0',
+      'endpoints.file': file,
+      'shutdown.drainDelay': '0s',
+      'shutdown.gracePeriod': '2s',
+      ...flags,
+    },
+  });
   const app = await startApp(config, { logger: silentLogger });
   return {
     app,
@@ -82,8 +91,12 @@ export async function spawnProxy(doc: EndpointsDoc | string, env: Record<string,
   });
   process.once('exit', () => child.kill('SIGKILL'));
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const addresses = await new Promise<{ proxy: number; admin: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`glidepath did not start:\n${out}`)), 15_000);

@@ -20,7 +20,11 @@ export interface RawResponse {
  * Writes `bytes` (string or chunks written `gapMs` apart) and collects the answer until the server
  * closes or `waitMs` passes. Never hangs: the socket is destroyed at the end either way.
  */
-export function rawRequest(port: number, bytes: string | Buffer | (string | Buffer)[], options: { waitMs?: number; gapMs?: number; host?: string } = {}): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  bytes: string | Buffer | (string | Buffer)[],
+  options: { waitMs?: number; gapMs?: number; host?: string } = {},
+): Promise<RawResponse> {
   const waitMs = options.waitMs ?? 2_000;
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: options.host ?? '127.0.0.1' });
@@ -42,9 +46,18 @@ export function rawRequest(port: number, bytes: string | Buffer | (string | Buff
     };
     const timer = setTimeout(finish, waitMs);
     socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('end', () => { closed = true; finish(); });
-    socket.on('close', () => { closed = true; finish(); });
-    socket.on('error', () => { closed = true; finish(); });
+    socket.on('end', () => {
+      closed = true;
+      finish();
+    });
+    socket.on('close', () => {
+      closed = true;
+      finish();
+    });
+    socket.on('error', () => {
+      closed = true;
+      finish();
+    });
     socket.on('connect', async () => {
       const parts = Array.isArray(bytes) ? bytes : [bytes];
       for (const part of parts) {
@@ -87,12 +100,18 @@ export async function inspectingServer<T>(inspect: (req: IncomingMessage) => T, 
       const r = await rawRequest(port, bytes);
       // Past any interim response (Node answers Expect: 100-continue itself).
       const text = r.text.replace(/^(HTTP\/1\.1 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
-      if (!text.startsWith('HTTP/1.1 200 ')) throw new Error(`Node's parser refused the request (${r.status || 'no answer'}): ${JSON.stringify(bytes)}`);
+      if (!text.startsWith('HTTP/1.1 200 '))
+        throw new Error(`Node's parser refused the request (${r.status || 'no answer'}): ${JSON.stringify(bytes)}`);
       // The body is UTF-8 JSON; rawRequest reads bytes as latin1.
-      const answer = JSON.parse(Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1').toString('utf8')) as { value: T } | { error: string };
+      const answer = JSON.parse(Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1').toString('utf8')) as
+        { value: T } | { error: string };
       if ('error' in answer) throw new Error(answer.error);
       return answer.value;
     },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

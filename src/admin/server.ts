@@ -79,15 +79,31 @@ async function route(deps: AdminDeps, req: http.IncomingMessage, res: http.Serve
   if (!known) return sendError(res, 'GP_NOT_FOUND', `no admin route ${path}`);
   if (method !== 'POST') return methodNotAllowed(res, 'POST');
   // Credentials before state: the token is the caller's first problem to fix, whatever the rollout does.
-  if (deps.token === '') return sendError(res, 'GP_FORBIDDEN', 'mutating verbs are disabled on this glidepath: set admin.token (GLIDEPATH_ADMIN_TOKEN) where it runs');
+  if (deps.token === '')
+    return sendError(
+      res,
+      'GP_FORBIDDEN',
+      'mutating verbs are disabled on this glidepath: set admin.token (GLIDEPATH_ADMIN_TOKEN) where it runs',
+    );
   const auth = authorized(deps.token, req.headers.authorization);
   if (auth !== 'ok') {
     res.setHeader('www-authenticate', `Bearer realm="glidepath-admin"${auth === 'wrong' ? ', error="invalid_token"' : ''}`);
-    return sendError(res, 'GP_UNAUTHORIZED', auth === 'missing' ? 'a bearer token is required: Authorization: Bearer <admin.token>' : 'the bearer token does not match admin.token');
+    return sendError(
+      res,
+      'GP_UNAUTHORIZED',
+      auth === 'missing'
+        ? 'a bearer token is required: Authorization: Bearer <admin.token>'
+        : 'the bearer token does not match admin.token',
+    );
   }
   const body = await readBody(req);
   if (typeof body === 'string') return sendError(res, body.startsWith('body over') ? 'GP_PAYLOAD_TOO_LARGE' : 'GP_BAD_REQUEST', body);
-  if (action === undefined) return sendError(res, 'GP_CONFLICT', `no rollout controller: glidepath runs without --deployment (static endpoints), so there is nothing to ${name}`);
+  if (action === undefined)
+    return sendError(
+      res,
+      'GP_CONFLICT',
+      `no rollout controller: glidepath runs without --deployment (static endpoints), so there is nothing to ${name}`,
+    );
   let result: unknown;
   try {
     result = await action(body);
@@ -157,6 +173,10 @@ function send(res: http.ServerResponse, status: number, value: unknown): void {
 }
 
 function sendText(res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }

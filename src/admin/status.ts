@@ -9,7 +9,13 @@ export interface StatusInputs {
   readonly dataPlane: DataPlaneStatusView;
   readonly startedAt: number;
   readonly version: string;
-  readonly discovery: { readonly source: string; readonly lastError: Error | undefined; readonly updatedAt: Date | undefined; readonly updates: number; readonly watches?: StatusDiscovery['watches'] | undefined };
+  readonly discovery: {
+    readonly source: string;
+    readonly lastError: Error | undefined;
+    readonly updatedAt: Date | undefined;
+    readonly updates: number;
+    readonly watches?: StatusDiscovery['watches'] | undefined;
+  };
   /** The rollout controller's view, when one runs. */
   readonly rollout?: RolloutSnapshot | undefined;
 }
@@ -114,7 +120,9 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
       source: inputs.discovery.source,
       updates: inputs.discovery.updates,
       updatedAt: inputs.discovery.updatedAt?.toISOString() ?? null,
-      lastError: inputs.discovery.lastError ? { code: (inputs.discovery.lastError as { code?: string }).code ?? null, message: inputs.discovery.lastError.message } : null,
+      lastError: inputs.discovery.lastError
+        ? { code: (inputs.discovery.lastError as { code?: string }).code ?? null, message: inputs.discovery.lastError.message }
+        : null,
       ...(inputs.discovery.watches ? { watches: inputs.discovery.watches } : {}),
     },
     versions: dp.versionStatus().map((v) => ({
@@ -122,7 +130,12 @@ export function buildStatus(inputs: StatusInputs): StatusDocument {
       revision: v.revision,
       weight: v.weight,
       effectiveWeight: v.effectiveWeight,
-      endpoints: v.endpoints.map((e) => ({ address: e.address, ...(e.name ? { name: e.name } : {}), state: e.state, outstanding: e.outstanding })),
+      endpoints: v.endpoints.map((e) => ({
+        address: e.address,
+        ...(e.name ? { name: e.name } : {}),
+        state: e.state,
+        outstanding: e.outstanding,
+      })),
       ...counters(v.stats),
     })),
     unrouted: counters(dp.unrouted),

@@ -37,8 +37,10 @@ export function parseAdminUrl(value: string): URL {
   } catch {
     throw new AdminUsageError(`--admin: expected a URL such as ${DEFAULT_ADMIN_URL} or HOST:PORT; got "${value}"`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AdminUsageError(`--admin: expected an http:// or https:// URL; got "${value}"`);
-  if (url.search || url.hash) throw new AdminUsageError(`--admin: no query or fragment, only scheme, host, port and an optional path; got "${value}"`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new AdminUsageError(`--admin: expected an http:// or https:// URL; got "${value}"`);
+  if (url.search || url.hash)
+    throw new AdminUsageError(`--admin: no query or fragment, only scheme, host, port and an optional path; got "${value}"`);
   url.pathname = url.pathname.replace(/\/+$/, '');
   return url;
 }
@@ -56,7 +58,9 @@ export function readToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv)
       token = readFileSync(tokenFile, 'utf8').trim();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new AdminClientError(`cannot read the token file ${tokenFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+      throw new AdminClientError(
+        `cannot read the token file ${tokenFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`,
+      );
     }
   } else if (env.GLIDEPATH_ADMIN_TOKEN !== undefined && env.GLIDEPATH_ADMIN_TOKEN !== '') {
     from = 'GLIDEPATH_ADMIN_TOKEN';
@@ -92,32 +96,53 @@ export async function adminRequest(r: AdminRequest): Promise<unknown> {
   try {
     // One signal for the whole exchange, so a server that sends headers and then stalls is bounded too.
     const signal = AbortSignal.timeout(r.timeoutMs);
-    res = await fetch(url, { method: r.method, headers, body: r.body === undefined ? undefined : JSON.stringify(r.body), signal, redirect: 'manual' });
+    res = await fetch(url, {
+      method: r.method,
+      headers,
+      body: r.body === undefined ? undefined : JSON.stringify(r.body),
+      signal,
+      redirect: 'manual',
+    });
     text = await res.text();
   } catch (err) {
     throw connectionError(err, shown, r.timeoutMs);
   }
   // The proxy port would pass the request to the application, which may answer anything, even 200.
   if (res.headers.get(ADMIN_HEADER) === null) {
-    throw new AdminClientError(`${url} answered ${res.status} ${res.statusText} without the glidepath admin header: is --admin the glidepath admin listener (admin.listen), not the proxy port?`, res.status);
+    throw new AdminClientError(
+      `${url} answered ${res.status} ${res.statusText} without the glidepath admin header: is --admin the glidepath admin listener (admin.listen), not the proxy port?`,
+      res.status,
+    );
   }
   const json = parseJson(text, res.headers.get('content-type'));
   if (res.status >= 200 && res.status < 300) {
     if (json === undefined) throw new AdminClientError(`${url} answered ${res.status} without a JSON document`, res.status);
     return json.value;
   }
-  const code = typeof (json?.value as { error?: unknown } | undefined)?.error === 'string' ? (json?.value as { error: string }).error : undefined;
-  const message = typeof (json?.value as { message?: unknown } | undefined)?.message === 'string' ? (json?.value as { message: string }).message : undefined;
+  const code =
+    typeof (json?.value as { error?: unknown } | undefined)?.error === 'string' ? (json?.value as { error: string }).error : undefined;
+  const message =
+    typeof (json?.value as { message?: unknown } | undefined)?.message === 'string'
+      ? (json?.value as { message: string }).message
+      : undefined;
   if (code === undefined || message === undefined) {
     throw new AdminClientError(`${url} answered ${res.status} ${res.statusText} without a glidepath error document`, res.status);
   }
   switch (res.status) {
     case 401:
-      throw new AdminClientError(`the admin API refused the token: ${message}; use the admin.token of that glidepath (--token-file FILE or GLIDEPATH_ADMIN_TOKEN)`, 401, code);
+      throw new AdminClientError(
+        `the admin API refused the token: ${message}; use the admin.token of that glidepath (--token-file FILE or GLIDEPATH_ADMIN_TOKEN)`,
+        401,
+        code,
+      );
     case 403:
       throw new AdminClientError(`the admin API refused the verb: ${message}`, 403, code);
     case 404:
-      throw new AdminClientError(`the admin API has no such route (${message}): is that glidepath older than this command line?`, 404, code);
+      throw new AdminClientError(
+        `the admin API has no such route (${message}): is that glidepath older than this command line?`,
+        404,
+        code,
+      );
     default:
       throw new AdminClientError(`the admin API answered ${res.status} ${code}: ${message}`, res.status, code);
   }
@@ -135,22 +160,31 @@ function parseJson(text: string, contentType: string | null): { value: unknown }
 /** fetch rejects with a TypeError whose `cause` carries the socket error's code (undici's behaviour). */
 function connectionError(err: unknown, url: string, timeoutMs: number): AdminClientError {
   if ((err as Error).name === 'TimeoutError') {
-    return new AdminClientError(`the glidepath admin API at ${url} did not answer within ${timeoutMs} ms (--timeout): is it overloaded, or is that address something else?`);
+    return new AdminClientError(
+      `the glidepath admin API at ${url} did not answer within ${timeoutMs} ms (--timeout): is it overloaded, or is that address something else?`,
+    );
   }
   const cause = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
   // The Fetch standard's port blocklist (SMTP, IRC and the like): fetch refuses before connecting.
-  if (cause?.message === 'bad port') return new AdminClientError(`cannot use ${url}: fetch refuses that port (a blocked port); use the port of admin.listen`);
+  if (cause?.message === 'bad port')
+    return new AdminClientError(`cannot use ${url}: fetch refuses that port (a blocked port); use the port of admin.listen`);
   const code = cause?.code ?? cause?.errors?.[0]?.code;
   switch (code) {
     case 'ECONNREFUSED':
-      return new AdminClientError(`cannot reach the glidepath admin API at ${url}: is glidepath running, and is admin.listen that address? (connection refused)`);
+      return new AdminClientError(
+        `cannot reach the glidepath admin API at ${url}: is glidepath running, and is admin.listen that address? (connection refused)`,
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new AdminClientError(`cannot reach the glidepath admin API at ${url}: the host name does not resolve (${code})`);
     case 'ECONNRESET':
     case 'UND_ERR_SOCKET':
-      return new AdminClientError(`the connection to the glidepath admin API at ${url} was closed before an answer: is that address the admin listener, and is it plain HTTP?`);
+      return new AdminClientError(
+        `the connection to the glidepath admin API at ${url} was closed before an answer: is that address the admin listener, and is it plain HTTP?`,
+      );
     default:
-      return new AdminClientError(`cannot reach the glidepath admin API at ${url}: ${code ? `${code}: ` : ''}${cause?.message ?? (err as Error).message}`);
+      return new AdminClientError(
+        `cannot reach the glidepath admin API at ${url}: ${code ? `${code}: ` : ''}${cause?.message ?? (err as Error).message}`,
+      );
   }
 }

@@ -46,12 +46,17 @@ function target(values: Record<string, string | boolean | undefined>): Target {
   const admin = (values.admin as string | undefined) ?? (process.env.GLIDEPATH_ADMIN_URL || DEFAULT_ADMIN_URL);
   const timeout = (values.timeout as string | undefined) ?? DEFAULT_TIMEOUT;
   const timeoutMs = parseDuration(timeout);
-  if (timeoutMs === undefined || timeoutMs <= 0) throw new AdminUsageError(`--timeout: expected a duration such as 5s or 500ms; got "${timeout}"`);
+  if (timeoutMs === undefined || timeoutMs <= 0)
+    throw new AdminUsageError(`--timeout: expected a duration such as 5s or 500ms; got "${timeout}"`);
   return { base: parseAdminUrl(admin), timeoutMs };
 }
 
 /** Runs a command body, printing its failure the way main.ts prints its own: usage 2, failure 1. */
-function guarded(name: string, usage: string, body: (values: Record<string, string | boolean | undefined>) => Promise<void>): AdminCommand['run'] {
+function guarded(
+  name: string,
+  usage: string,
+  body: (values: Record<string, string | boolean | undefined>) => Promise<void>,
+): AdminCommand['run'] {
   return async (values, positionals) => {
     try {
       if (positionals.length > 0) throw new AdminUsageError(`${name} takes no positional arguments (got "${positionals[0]}")`);
@@ -91,7 +96,9 @@ Exits 0 when glidepath answered, 1 when it could not be reached or answered an e
     const { base, timeoutMs } = target(values);
     const doc = await adminRequest({ base, method: 'GET', path: '/status', timeoutMs });
     if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as StatusDocument).versions)) {
-      throw new AdminClientError(`${base.href.replace(/\/$/, '')}/status is not a glidepath status document: is --admin the glidepath admin listener (admin.listen), not the proxy port?`);
+      throw new AdminClientError(
+        `${base.href.replace(/\/$/, '')}/status is not a glidepath status document: is --admin the glidepath admin listener (admin.listen), not the proxy port?`,
+      );
     }
     if (values.json) return out(JSON.stringify(doc, null, 2));
     const color = process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';

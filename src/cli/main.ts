@@ -23,7 +23,8 @@ const err = (text: string): void => void process.stderr.write(text.endsWith('\n'
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run the proxy',
-    usage: 'glidepath serve [--config FILE] [--listen HOST:PORT] [--admin HOST:PORT] [--endpoints FILE] [--log-level LEVEL]\n' +
+    usage:
+      'glidepath serve [--config FILE] [--listen HOST:PORT] [--admin HOST:PORT] [--endpoints FILE] [--log-level LEVEL]\n' +
       '                       [--kubeconfig FILE] [--namespace NS] [--service SVC] [--deployment DEPLOY] [--port NAME|NUMBER]',
     options: {
       config: { type: 'string', short: 'c' },
@@ -66,9 +67,15 @@ SIGTERM or SIGINT stops it gracefully; a second signal exits at once.`,
         file: values.config as string | undefined,
         env: process.env,
         flags: {
-          listen: values.listen, 'admin.listen': values.admin, 'endpoints.file': values.endpoints, 'log.level': values['log-level'],
-          'kubernetes.kubeconfig': values.kubeconfig, 'kubernetes.namespace': values.namespace, 'kubernetes.service': values.service,
-          'kubernetes.deployment': values.deployment, 'kubernetes.port': values.port,
+          listen: values.listen,
+          'admin.listen': values.admin,
+          'endpoints.file': values.endpoints,
+          'log.level': values['log-level'],
+          'kubernetes.kubeconfig': values.kubeconfig,
+          'kubernetes.namespace': values.namespace,
+          'kubernetes.service': values.service,
+          'kubernetes.deployment': values.deployment,
+          'kubernetes.port': values.port,
         },
       });
       const { startApp } = await import('../app.ts');
@@ -141,7 +148,9 @@ function mainHelp(): string {
 Usage: glidepath <command> [options]
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
   help [command]  show help
 
 Global options:

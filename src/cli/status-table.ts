@@ -38,7 +38,10 @@ export function renderStatus(doc: StatusDocument, options: RenderOptions = {}): 
 
   const d = doc.discovery;
   if (d !== undefined) {
-    const facts = [isNum(d.updates) ? `${count(d.updates)} update${d.updates === 1 ? '' : 's'}` : undefined, d.updatedAt ? `last ${d.updatedAt}` : undefined].filter(Boolean);
+    const facts = [
+      isNum(d.updates) ? `${count(d.updates)} update${d.updates === 1 ? '' : 's'}` : undefined,
+      d.updatedAt ? `last ${d.updatedAt}` : undefined,
+    ].filter(Boolean);
     const health = d.lastError ? paint('red', 'ERROR') : 'ok';
     lines.push(`discovery: ${d.source ?? '?'}${facts.length ? ` (${facts.join(', ')})` : ''}: ${health}`);
     if (d.lastError) lines.push(indent(`${d.lastError.code ? `${d.lastError.code}: ` : ''}${d.lastError.message ?? ''}`, '  '));
@@ -85,21 +88,36 @@ function versionsTable(doc: StatusDocument, paint: Paint): string[] {
   });
   const u = doc.unrouted;
   if (u !== undefined && isNum(u.requests) && u.requests > 0) {
-    rows.push(['(unrouted)', '', '', '', '', count(u.requests), isNum(u.failures) ? count(u.failures) : '-', isNum(u.failures) ? percent(u.failures / u.requests) : '-']);
+    rows.push([
+      '(unrouted)',
+      '',
+      '',
+      '',
+      '',
+      count(u.requests),
+      isNum(u.failures) ? count(u.failures) : '-',
+      isNum(u.failures) ? percent(u.failures / u.requests) : '-',
+    ]);
   }
   const header = ['VERSION', 'REVISION', 'WEIGHT', 'EFFECTIVE', 'READY', 'REQUESTS', 'FAILURES', 'FAILED'];
   // Text columns align left, numbers right.
   const right = [false, true, true, true, true, true, true, true];
   const table = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...table.map((r) => (r[c] as string).length)));
-  const format = (r: string[]): string => r.map((cell, c) => (right[c] ? cell.padStart(widths[c] as number) : cell.padEnd(widths[c] as number))).join('  ').trimEnd();
+  const format = (r: string[]): string =>
+    r
+      .map((cell, c) => (right[c] ? cell.padStart(widths[c] as number) : cell.padEnd(widths[c] as number)))
+      .join('  ')
+      .trimEnd();
   return [paint('bold', format(header)), ...rows.map(format)];
 }
 
 function rolloutBlock(r: RolloutStatus, maxDecisions: number, paint: Paint): string[] {
   const lines: string[] = [];
   const phase = r.phase ?? 'unknown';
-  const phaseColor = ({ progressing: 'cyan', paused: 'yellow', aborted: 'red', completed: 'green' } as const)[phase as Exclude<RolloutPhase, 'idle'>];
+  const phaseColor = ({ progressing: 'cyan', paused: 'yellow', aborted: 'red', completed: 'green' } as const)[
+    phase as Exclude<RolloutPhase, 'idle'>
+  ];
   let title = `rollout: ${phaseColor ? paint(phaseColor, phase) : phase}${r.mode ? ` (${r.mode} mode)` : ''}`;
   const moving = phase === 'progressing' || phase === 'paused' || phase === 'aborted';
   if (moving && r.step !== undefined && isNum(r.step.index) && isNum(r.step.count)) {
@@ -133,18 +151,27 @@ function evidenceLines(e: Evidence): string[] {
   if (b !== undefined) {
     const spent = b.limit > 0 ? `, ${percent(b.ratio / b.limit)} of it spent` : '';
     lines.push(`  budget: ${percent(b.ratio)} of requests failed beyond stable's rate; limit ${percent(b.limit)}${spent}`);
-    lines.push(`          ${num(b.excessFailures)} excess failures in ${count(b.clientRequests)} requests; ${num(Math.max(0, b.remaining))} more affordable`);
+    lines.push(
+      `          ${num(b.excessFailures)} excess failures in ${count(b.clientRequests)} requests; ${num(Math.max(0, b.remaining))} more affordable`,
+    );
   }
   const abortVerdict = e.abort !== null && e.abort !== undefined ? `crossed (${e.abort})` : 'not crossed';
-  lines.push(`  abort test: e ${num(Math.exp(e.lnE))} of ${num(Math.exp(e.lnEThreshold))}, Shiryaev-Roberts ${num(Math.exp(e.lnSR))} of ${num(Math.exp(e.lnSRThreshold))}: ${abortVerdict}`);
+  lines.push(
+    `  abort test: e ${num(Math.exp(e.lnE))} of ${num(Math.exp(e.lnEThreshold))}, Shiryaev-Roberts ${num(Math.exp(e.lnSR))} of ${num(Math.exp(e.lnSRThreshold))}: ${abortVerdict}`,
+  );
   for (const c of e.components ?? []) lines.push(`    ${componentLine(c)}`);
   const a = e.advance;
   if (a !== undefined) {
-    const verdict = a.proven ? 'proven not worse' : `not yet proven${e.requestsNeededToProve > 0 ? `, ${count(e.requestsNeededToProve)} more canary requests needed` : ''}`;
+    const verdict = a.proven
+      ? 'proven not worse'
+      : `not yet proven${e.requestsNeededToProve > 0 ? `, ${count(e.requestsNeededToProve)} more canary requests needed` : ''}`;
     lines.push(`  advance test: e ${num(Math.exp(a.lnE))} of ${num(Math.exp(a.lnThreshold))}: ${verdict}`);
   }
-  lines.push(`  first attempts: canary ${arm(e.canaryAttempts)}, stable ${arm(e.stableAttempts)}; this step canary ${arm(e.stepCanaryAttempts)}`);
-  if (e.rateRatio) lines.push(`  rate ratio canary/stable: ${num(e.rateRatio.lower)} to ${num(e.rateRatio.upper)} (confidence sequence, this step)`);
+  lines.push(
+    `  first attempts: canary ${arm(e.canaryAttempts)}, stable ${arm(e.stableAttempts)}; this step canary ${arm(e.stepCanaryAttempts)}`,
+  );
+  if (e.rateRatio)
+    lines.push(`  rate ratio canary/stable: ${num(e.rateRatio.lower)} to ${num(e.rateRatio.upper)} (confidence sequence, this step)`);
   if (e.latencyThresholdsMs) {
     const [p50, p90, p99] = e.latencyThresholdsMs;
     lines.push(`  latency thresholds: p50 ${num(p50)} ms, p90 ${num(p90)} ms, p99 ${num(p99)} ms`);
@@ -209,7 +236,10 @@ function uptime(seconds: number): string {
 }
 
 function indent(text: string, prefix: string): string {
-  return text.split('\n').map((l) => `${prefix}${l}`).join('\n');
+  return text
+    .split('\n')
+    .map((l) => `${prefix}${l}`)
+    .join('\n');
 }
 
 /** `{ identity: "a", isLeader: true }` → "identity a, isLeader true"; only scalar fields. */

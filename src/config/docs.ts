@@ -31,7 +31,14 @@ export function configReference(): string {
   const lookup = (path: readonly string[]): unknown => path.reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], defaults);
   const rows = configLeaves().map((leaf) => {
     const dflt = lookup(leaf.path);
-    const shown = typeof dflt === 'string' ? (dflt === '' ? '""' : dflt) : isRun(dflt) ? `[${dflt[0]}..${dflt[dflt.length - 1]}]` : JSON.stringify(dflt);
+    const shown =
+      typeof dflt === 'string'
+        ? dflt === ''
+          ? '""'
+          : dflt
+        : isRun(dflt)
+          ? `[${dflt[0]}..${dflt[dflt.length - 1]}]`
+          : JSON.stringify(dflt);
     return `| \`${leaf.path.join('.')}\` | \`${leaf.env}\` | ${typeOf(leaf.schema)}${range(leaf.schema)} | \`${shown}\` | ${String(leaf.schema.description ?? '')} |`;
   });
   return ['| key | environment | type | default | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');

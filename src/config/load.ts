@@ -27,7 +27,12 @@ export function configLeaves(schema: TSchema = ConfigSchema, prefix: readonly st
   for (const [key, child] of Object.entries((schema as unknown as { properties: Record<string, TSchema> }).properties)) {
     const path = [...prefix, key];
     if (child.type === 'object' && child.properties) out.push(...configLeaves(child, path));
-    else out.push({ path, schema: child, env: ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_') });
+    else
+      out.push({
+        path,
+        schema: child,
+        env: ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_'),
+      });
   }
   return out;
 }
@@ -123,14 +128,20 @@ function fromEnvString(raw: string, schema: TSchema): unknown {
       return raw;
     }
   }
-  if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean).map((item) => fromEnvString(item, schema.items as TSchema));
+  if (schema.type === 'array')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((item) => fromEnvString(item, schema.items as TSchema));
   if (schema[DURATION_FORMAT] === true && /^\d+$/.test(raw)) return Number(raw);
   return raw;
 }
 
 function describeError(message: string, schema: TSchema, value: unknown): string {
   const got = value === undefined ? '' : `; got ${JSON.stringify(value)}`;
-  if (schema[DURATION_FORMAT] === true) return `expected a duration such as "500ms", "10s" or "2m", or a whole number of milliseconds${got}`;
+  if (schema[DURATION_FORMAT] === true)
+    return `expected a duration such as "500ms", "10s" or "2m", or a whole number of milliseconds${got}`;
   if (Array.isArray(schema.enum)) return `expected one of ${(schema.enum as string[]).join(', ')}${got}`;
   if (typeof schema.pattern === 'string' && schema.pattern.includes('\\d{1,5}')) return `expected "host:port"${got}`;
   if (message === 'Unexpected property') return 'unknown field (check the spelling; see the configuration reference)';
@@ -144,8 +155,17 @@ function semanticErrors(config: Config): FieldError[] {
   const admin = typeof config.admin?.listen === 'string' ? parseHostPort(config.admin.listen) : 'skip';
   if (typeof listen === 'string' && listen !== 'skip') errors.push({ path: 'listen', message: listen });
   if (typeof admin === 'string' && admin !== 'skip') errors.push({ path: 'admin.listen', message: admin });
-  if (typeof listen !== 'string' && typeof admin !== 'string' && listen.port !== 0 && listen.port === admin.port && sameHost(listen.host, admin.host)) {
-    errors.push({ path: 'admin.listen', message: `must differ from listen (${config.listen}): the admin API is never reachable on the proxy port` });
+  if (
+    typeof listen !== 'string' &&
+    typeof admin !== 'string' &&
+    listen.port !== 0 &&
+    listen.port === admin.port &&
+    sameHost(listen.host, admin.host)
+  ) {
+    errors.push({
+      path: 'admin.listen',
+      message: `must differ from listen (${config.listen}): the admin API is never reachable on the proxy port`,
+    });
   }
   const headersTimeout = parseDuration(config.server?.headersTimeout as number | string);
   const requestTimeout = parseDuration(config.server?.requestTimeout as number | string);
@@ -153,17 +173,26 @@ function semanticErrors(config: Config): FieldError[] {
     errors.push({ path: 'server.headersTimeout', message: `must not exceed server.requestTimeout (${config.server.requestTimeout})` });
   }
   const trusted: unknown = config.server?.trustedProxies;
-  if (Array.isArray(trusted)) trusted.forEach((entry: unknown, i) => {
-    if (typeof entry === 'string' && parseCidr(entry) === undefined) errors.push({ path: `server.trustedProxies[${i}]`, message: `expected an IP address or CIDR such as 10.0.0.0/8; got ${JSON.stringify(entry)}` });
-  });
+  if (Array.isArray(trusted))
+    trusted.forEach((entry: unknown, i) => {
+      if (typeof entry === 'string' && parseCidr(entry) === undefined)
+        errors.push({
+          path: `server.trustedProxies[${i}]`,
+          message: `expected an IP address or CIDR such as 10.0.0.0/8; got ${JSON.stringify(entry)}`,
+        });
+    });
   const k8s = config.kubernetes;
   if (typeof k8s?.service === 'string') {
     if (k8s.service !== '' && typeof config.endpoints?.file === 'string' && config.endpoints.file !== '') {
-      errors.push({ path: 'kubernetes.service', message: `set either kubernetes.service (discovery from Kubernetes) or endpoints.file (${config.endpoints.file}), not both` });
+      errors.push({
+        path: 'kubernetes.service',
+        message: `set either kubernetes.service (discovery from Kubernetes) or endpoints.file (${config.endpoints.file}), not both`,
+      });
     }
     if (k8s.service === '') {
       for (const key of ['deployment', 'port'] as const) {
-        if (typeof k8s[key] === 'string' && k8s[key] !== '') errors.push({ path: `kubernetes.${key}`, message: 'needs kubernetes.service (the Service glidepath routes to)' });
+        if (typeof k8s[key] === 'string' && k8s[key] !== '')
+          errors.push({ path: `kubernetes.${key}`, message: 'needs kubernetes.service (the Service glidepath routes to)' });
       }
     }
     if (typeof k8s.port === 'string' && /^\d+$/.test(k8s.port) && (Number(k8s.port) < 1 || Number(k8s.port) > 65535)) {
@@ -181,26 +210,36 @@ function rolloutStepErrors(rollout: unknown, where: string): FieldError[] {
   const steps = rollout !== null && typeof rollout === 'object' ? (rollout as Doc).steps : undefined;
   if (!Array.isArray(steps)) return [];
   const errors: FieldError[] = [];
-  const push = (i: number, field: string, message: string): void => void errors.push({ path: `rollout.steps[${i}]${field}`, message: `${message} (from ${where})` });
+  const push = (i: number, field: string, message: string): void =>
+    void errors.push({ path: `rollout.steps[${i}]${field}`, message: `${message} (from ${where})` });
   let last = -1;
   let lastAt = -1;
   steps.forEach((step: unknown, i) => {
     const got = `; got ${JSON.stringify(step)}`;
-    if (step === null || typeof step !== 'object' || Array.isArray(step)) return push(i, '', `expected {setWeight: N} or {pause: {duration}}${got}`);
+    if (step === null || typeof step !== 'object' || Array.isArray(step))
+      return push(i, '', `expected {setWeight: N} or {pause: {duration}}${got}`);
     const keys = Object.keys(step);
-    if (keys.length !== 1 || (keys[0] !== 'setWeight' && keys[0] !== 'pause')) return push(i, '', `expected exactly one of setWeight, pause${got}`);
+    if (keys.length !== 1 || (keys[0] !== 'setWeight' && keys[0] !== 'pause'))
+      return push(i, '', `expected exactly one of setWeight, pause${got}`);
     const value = (step as Doc)[keys[0] as string];
     if (keys[0] === 'setWeight') {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 100) return push(i, '.setWeight', `expected a whole percent 0..100; got ${JSON.stringify(value)}`);
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 100)
+        return push(i, '.setWeight', `expected a whole percent 0..100; got ${JSON.stringify(value)}`);
       if (value < last) push(i, '.setWeight', `must not decrease: ${value} after ${last} at rollout.steps[${lastAt}]`);
       last = value;
       lastAt = i;
       return;
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return push(i, '.pause', `expected {duration: "30s"} or {} (hold until resumed); got ${JSON.stringify(value)}`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      return push(i, '.pause', `expected {duration: "30s"} or {} (hold until resumed); got ${JSON.stringify(value)}`);
     for (const [key, v] of Object.entries(value)) {
       if (key !== 'duration') push(i, `.pause.${key}`, 'unknown field (a pause has only duration)');
-      else if ((typeof v !== 'string' && typeof v !== 'number') || parseDuration(v) === undefined) push(i, '.pause.duration', `expected a duration such as "30s" or "2m", or a whole number of milliseconds; got ${JSON.stringify(v)}`);
+      else if ((typeof v !== 'string' && typeof v !== 'number') || parseDuration(v) === undefined)
+        push(
+          i,
+          '.pause.duration',
+          `expected a duration such as "30s" or "2m", or a whole number of milliseconds; got ${JSON.stringify(v)}`,
+        );
     }
   });
   return errors;

@@ -29,13 +29,14 @@ export function ipWords(addr: string): number[] | undefined {
   }
   if (!isIPv6(addr)) return undefined;
   const [head = '', tail = ''] = addr.includes('::') ? addr.split('::') : [addr, ''];
-  const parse = (s: string): number[] => (s ? s.split(':') : []).flatMap((g) => {
-    if (g.includes('.')) {
-      const w = ipWords(g);
-      return w ? [(w[0] as number) >>> 16, (w[0] as number) & 0xffff] : [NaN];
-    }
-    return [parseInt(g, 16)];
-  });
+  const parse = (s: string): number[] =>
+    (s ? s.split(':') : []).flatMap((g) => {
+      if (g.includes('.')) {
+        const w = ipWords(g);
+        return w ? [(w[0] as number) >>> 16, (w[0] as number) & 0xffff] : [NaN];
+      }
+      return [parseInt(g, 16)];
+    });
   const h = parse(head);
   const t = parse(tail);
   const groups = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
@@ -49,7 +50,7 @@ export function cidrContains(cidr: Cidr, words: readonly number[]): boolean {
   let bits = cidr.prefix;
   for (let i = 0; i < words.length && bits > 0; i++) {
     const take = Math.min(32, bits);
-    const mask = take === 32 ? 0xffffffff : (~(0xffffffff >>> take)) >>> 0;
+    const mask = take === 32 ? 0xffffffff : ~(0xffffffff >>> take) >>> 0;
     if (((words[i] as number) & mask) >>> 0 !== ((cidr.words[i] as number) & mask) >>> 0) return false;
     bits -= take;
   }

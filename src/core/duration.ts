@@ -19,7 +19,11 @@ export function parseDuration(value: string | number): number | undefined {
 /** The shortest exact duration string for a number of milliseconds (for docs and logs). */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;

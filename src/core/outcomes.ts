@@ -4,7 +4,10 @@
 /** What one upstream attempt came to. Indexes into the per-version attempt counters. */
 export const OUTCOMES = ['success', 'http_5xx', 'connect_error', 'reset', 'timeout', 'protocol_error'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-export const OUTCOME_INDEX: Readonly<Record<Outcome, number>> = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<Outcome, number>;
+export const OUTCOME_INDEX: Readonly<Record<Outcome, number>> = Object.fromEntries(OUTCOMES.map((o, i) => [o, i])) as Record<
+  Outcome,
+  number
+>;
 
 /** Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implicit. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;

@@ -63,7 +63,12 @@ export function replayTargetAfter(x: Exchange, failure: FailureKind): Target | u
     return target !== undefined && x.owner.acquireRetry() ? target : undefined;
   }
   // Refused for the budget alone, with a pod that could have taken it: a refused retry.
-  if (!facts.budgetAvailable && decideReplay({ ...facts, budgetAvailable: true }) !== 'answer' && pickReplay(x, failure === 'stale-socket') !== undefined) x.owner.retryRefused();
+  if (
+    !facts.budgetAvailable &&
+    decideReplay({ ...facts, budgetAvailable: true }) !== 'answer' &&
+    pickReplay(x, failure === 'stale-socket') !== undefined
+  )
+    x.owner.retryRefused();
   return undefined;
 }
 
@@ -73,7 +78,8 @@ function pickReplay(x: Exchange, staleSocket: boolean): Target | undefined {
   const target = x.owner.pickRetryTarget(x);
   // After the idle-close race the pod itself is fine: when no other pod can take the replay
   // (a version with one pod), a fresh connection to the same pod beats a 502 (test 6).
-  if (target === undefined && staleSocket && failed.active && failed.routable) return { version: x.version as VersionRoute, endpoint: failed };
+  if (target === undefined && staleSocket && failed.active && failed.routable)
+    return { version: x.version as VersionRoute, endpoint: failed };
   return target;
 }
 
@@ -98,7 +104,10 @@ export function replayAfterDiscard(x: Exchange, endpoint: UpstreamEndpoint): voi
 
 /** No replay: the client gets a proxy-made error for the failure. */
 export function answerFailure(x: Exchange, failure: UpstreamFailure, upstreamStatus = 0): void {
-  writeProxyError(x.res, failure.code, { requestId: x.requestId, detail: upstreamStatus > 0 ? `the pod answered ${upstreamStatus} and no replay was possible` : undefined });
+  writeProxyError(x.res, failure.code, {
+    requestId: x.requestId,
+    detail: upstreamStatus > 0 ? `the pod answered ${upstreamStatus} and no replay was possible` : undefined,
+  });
   x.status = x.res.statusCode;
   x.failed = x.status >= 500;
   x.finish();

@@ -30,7 +30,8 @@ export function untrackOnSocket(x: ClientBound): void {
   const socket = x.req.socket as TrackedSocket;
   const active = socket[kActive];
   if (active === x) socket[kActive] = null;
-  else if (Array.isArray(active)) socket[kActive] = active.length === 2 ? (active[0] === x ? active[1] : active[0]) ?? null : active.filter((e) => e !== x);
+  else if (Array.isArray(active))
+    socket[kActive] = active.length === 2 ? ((active[0] === x ? active[1] : active[0]) ?? null) : active.filter((e) => e !== x);
 }
 
 function onSocketClose(this: TrackedSocket): void {

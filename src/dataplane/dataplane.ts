@@ -145,7 +145,9 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner, DataPlaneControl,
       revision: v.revision,
       weight: v.weight,
       effectiveWeight: v.effectiveWeight,
-      endpoints: all.filter((ep) => ep.version === v.name).map((ep) => ({ address: ep.key, name: ep.name, state: ep.state, outstanding: ep.outstanding })),
+      endpoints: all
+        .filter((ep) => ep.version === v.name)
+        .map((ep) => ({ address: ep.key, name: ep.name, state: ep.state, outstanding: ep.outstanding })),
       stats: v.stats,
     }));
   }
@@ -192,16 +194,26 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner, DataPlaneControl,
     });
     this.#registry.retireUnused(this.#snapshot);
     if (previous.fallback !== this.#snapshot.fallback) {
-      this.#logger.warn({ fallback: this.#snapshot.fallback }, this.#snapshot.fallback ? 'no ready endpoint anywhere: serving-but-terminating endpoints take traffic' : 'ready endpoints are back');
+      this.#logger.warn(
+        { fallback: this.#snapshot.fallback },
+        this.#snapshot.fallback ? 'no ready endpoint anywhere: serving-but-terminating endpoints take traffic' : 'ready endpoints are back',
+      );
     }
     if (previous.panic !== this.#snapshot.panic) {
-      this.#logger.warn({ panic: this.#snapshot.panic }, this.#snapshot.panic ? 'every ready endpoint is ejected: routing to them anyway (panic mode)' : 'panic mode over');
+      this.#logger.warn(
+        { panic: this.#snapshot.panic },
+        this.#snapshot.panic ? 'every ready endpoint is ejected: routing to them anyway (panic mode)' : 'panic mode over',
+      );
     }
   }
 
   /** Graceful: pools finish their requests, then close (destroy: at once). */
-  close(): Promise<void> { return this.#registry.close(); }
-  destroy(): Promise<void> { return this.#registry.destroy(); }
+  close(): Promise<void> {
+    return this.#registry.close();
+  }
+  destroy(): Promise<void> {
+    return this.#registry.destroy();
+  }
 
   // ---- the request path ----
 
@@ -242,11 +254,21 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner, DataPlaneControl,
     return isNewestInRollout(this.#snapshot, version.name);
   }
 
-  retryAvailable(): boolean { return this.retryBudget.available(this.clock.now()); }
-  acquireRetry(): boolean { return this.retryBudget.tryAcquire(this.clock.now()); }
-  retryRefused(): void { this.retryBudget.exhausted++; }
-  reserveReplayBytes(bytes: number): boolean { return this.#replayBytes.reserve(bytes); }
-  releaseReplayBytes(bytes: number): void { this.#replayBytes.release(bytes); }
+  retryAvailable(): boolean {
+    return this.retryBudget.available(this.clock.now());
+  }
+  acquireRetry(): boolean {
+    return this.retryBudget.tryAcquire(this.clock.now());
+  }
+  retryRefused(): void {
+    this.retryBudget.exhausted++;
+  }
+  reserveReplayBytes(bytes: number): boolean {
+    return this.#replayBytes.reserve(bytes);
+  }
+  releaseReplayBytes(bytes: number): void {
+    this.#replayBytes.release(bytes);
+  }
 
   /** Passive outlier detection: consecutive failures eject a pod for a time that grows on repeats. */
   endpointResult(endpoint: UpstreamEndpoint, failed: boolean): void {
@@ -258,7 +280,11 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner, DataPlaneControl,
     const overloaded = reason === 'overloaded';
     if (!overloaded) markRefused(exchange.req.socket);
     // A refused request may leave unread or ambiguous body bytes behind: close the connection.
-    writeProxyError(exchange.res, rejectCode(reason), { close: !overloaded, retryAfter: overloaded ? 1 : undefined, detail: overloaded ? undefined : reason.replaceAll('_', ' ') });
+    writeProxyError(exchange.res, rejectCode(reason), {
+      close: !overloaded,
+      retryAfter: overloaded ? 1 : undefined,
+      detail: overloaded ? undefined : reason.replaceAll('_', ' '),
+    });
     exchange.status = exchange.res.statusCode;
     exchange.failed = overloaded;
     exchange.finish();
@@ -271,7 +297,8 @@ export class DataPlane implements ExchangeOwner, UpgradeOwner, DataPlaneControl,
     if (exchange.clientGone) stats.recordClientAbort();
     else stats.recordRequest(exchange.status, exchange.failed, durationMs);
     const observer = this.observer;
-    if (observer !== null) observer.requestDone(exchange.firstVersion?.name ?? UNROUTED, exchange.failed && !exchange.clientGone, exchange.clientGone);
+    if (observer !== null)
+      observer.requestDone(exchange.firstVersion?.name ?? UNROUTED, exchange.failed && !exchange.clientGone, exchange.clientGone);
     if (this.#sampleRate > 0 && this.#random.int(1_000_000) < this.#sampleRate * 1_000_000) {
       this.#options.onAccessLog?.({
         method: exchange.req.method ?? '',

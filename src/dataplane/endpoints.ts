@@ -80,7 +80,9 @@ export class EndpointRegistry {
     if (window <= 0 || newlyReady.length === 0) return;
     const fresh = new Set(newlyReady);
     for (const ep of newlyReady) {
-      const hasSettledPeer = [...this.#endpoints.values()].some((p) => p !== ep && p.version === ep.version && p.routable && !fresh.has(p) && p.slowStartUntil === 0);
+      const hasSettledPeer = [...this.#endpoints.values()].some(
+        (p) => p !== ep && p.version === ep.version && p.routable && !fresh.has(p) && p.slowStartUntil === 0,
+      );
       if (!hasSettledPeer) continue;
       ep.readySince = now;
       ep.slowStartUntil = now + window;

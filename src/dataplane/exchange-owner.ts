@@ -46,4 +46,3 @@ export interface ExchangeOwner {
   /** Called exactly once per exchange, when it is over. */
   exchangeDone(exchange: Exchange): void;
 }
-

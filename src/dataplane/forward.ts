@@ -14,7 +14,17 @@ import { collectBody, type BodyHolder } from './replay-body.ts';
 import { replayable, type FailureKind } from './replay-decision.ts';
 import { trackOnSocket, untrackOnSocket } from './client-socket.ts';
 import type { ExchangeOwner, Target } from './exchange-owner.ts';
-import { answerFailure, failedAt, IDEMPOTENT, isStaleSocket, replay, replayAfterDiscard, replayTargetAfter, reportFirstAttempt, transportFailureKind } from './attempt-end.ts';
+import {
+  answerFailure,
+  failedAt,
+  IDEMPOTENT,
+  isStaleSocket,
+  replay,
+  replayAfterDiscard,
+  replayTargetAfter,
+  reportFirstAttempt,
+  transportFailureKind,
+} from './attempt-end.ts';
 
 export type { ExchangeOwner, RetryPolicy, Target } from './exchange-owner.ts';
 
@@ -158,7 +168,16 @@ export class Exchange implements RequestFacts, BodyHolder, Dispatcher.DispatchHa
     const mayRetry = policy.perTryTimeout > 0 && this.attempts <= policy.maxRetries && this.idempotent && this.bodyReplayable;
     this.perTryMs = mayRetry ? Math.min(policy.perTryTimeout, policy.responseTimeout) : 0;
     try {
-      target.endpoint.dispatch({ path: this.path, method: this.req.method as string, headers: this.headers, body: this.body, headersTimeout: mayRetry ? this.perTryMs : policy.responseTimeout }, this);
+      target.endpoint.dispatch(
+        {
+          path: this.path,
+          method: this.req.method as string,
+          headers: this.headers,
+          body: this.body,
+          headersTimeout: mayRetry ? this.perTryMs : policy.responseTimeout,
+        },
+        this,
+      );
     } catch (err) {
       // undici validates synchronously (e.g. a header value it will not write).
       this.onResponseError(null, err as Error);
@@ -185,7 +204,11 @@ export class Exchange implements RequestFacts, BodyHolder, Dispatcher.DispatchHa
     this.upstreamResponded = true;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
     if (statusCode < 200) return; // 1xx: Node already answered Expect itself; hints are dropped.
     this.#clearPerTry();
     this.status = statusCode;
@@ -193,7 +216,11 @@ export class Exchange implements RequestFacts, BodyHolder, Dispatcher.DispatchHa
     this.bodyLeft = typeof length === 'string' ? Number(length) : -1;
     if (statusCode >= 500) {
       const policy = this.owner.retryPolicy;
-      const kind: FailureKind = policy.statuses.has(statusCode) ? 'retry-status' : policy.canaryStatuses.has(statusCode) && this.owner.isCanary(this.version as VersionRoute) ? 'canary-status' : 'status';
+      const kind: FailureKind = policy.statuses.has(statusCode)
+        ? 'retry-status'
+        : policy.canaryStatuses.has(statusCode) && this.owner.isCanary(this.version as VersionRoute)
+          ? 'canary-status'
+          : 'status';
       // Decide now, while the pod's answer could still be passed on: swallow it only with a
       // replay target and a budget slot in hand.
       if (kind !== 'status') this.replayTarget = replayTargetAfter(this, kind);
@@ -295,5 +322,6 @@ export class Exchange implements RequestFacts, BodyHolder, Dispatcher.DispatchHa
 
 function onPerTryTimeout(exchange: Exchange): void {
   exchange.perTryTimer = null;
-  if (!exchange.done && exchange.controller !== null) exchange.controller.abort(new PerTryTimeout('no response header within retry.perTryTimeout'));
+  if (!exchange.done && exchange.controller !== null)
+    exchange.controller.abort(new PerTryTimeout('no response header within retry.perTryTimeout'));
 }

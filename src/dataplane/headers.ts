@@ -45,7 +45,12 @@ export function nextRequestId(): string {
  * Client-sent X-Forwarded-* / Forwarded / X-Real-IP are kept (and appended to) only when the peer
  * is trusted; from anyone else they are dropped and rewritten from what glidepath saw.
  */
-export function buildUpstreamHeaders(req: IncomingMessage, peerTrusted: boolean, replayHeader: string, facts: RequestFacts): string[] | RejectReason {
+export function buildUpstreamHeaders(
+  req: IncomingMessage,
+  peerTrusted: boolean,
+  replayHeader: string,
+  facts: RequestFacts,
+): string[] | RejectReason {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let hostCount = 0;
@@ -180,13 +185,25 @@ export function buildResponseHeaders(raw: readonly (Buffer | string)[], requestI
     const value = typeof valueRaw === 'string' ? valueRaw : valueRaw.toString('latin1');
     switch (name.length) {
       // Only names of these lengths can be hop-by-hop; skip the lower-casing for the rest.
-      case 2: case 7: case 10: case 16: case 17: {
+      case 2:
+      case 7:
+      case 10:
+      case 16:
+      case 17: {
         const lower = name.toLowerCase();
         if (lower === 'connection') {
           connection = connection === undefined ? value : `${connection},${value}`;
           continue;
         }
-        if (lower === 'keep-alive' || lower === 'transfer-encoding' || lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'proxy-connection') continue;
+        if (
+          lower === 'keep-alive' ||
+          lower === 'transfer-encoding' ||
+          lower === 'te' ||
+          lower === 'trailer' ||
+          lower === 'upgrade' ||
+          lower === 'proxy-connection'
+        )
+          continue;
         break;
       }
       case 12:

@@ -35,20 +35,32 @@ export class OutlierDetector {
       return;
     }
     const o = this.#options;
-    if (++endpoint.consecutiveFailures < o.consecutiveFailures || o.consecutiveFailures === 0 || endpoint.ejectedUntil !== 0 || endpoint.removed) return;
-    const peers = [...this.#hooks.endpoints()].filter((ep) => ep.version === endpoint.version && ep.ready && !ep.terminating && !ep.removed);
+    if (
+      ++endpoint.consecutiveFailures < o.consecutiveFailures ||
+      o.consecutiveFailures === 0 ||
+      endpoint.ejectedUntil !== 0 ||
+      endpoint.removed
+    )
+      return;
+    const peers = [...this.#hooks.endpoints()].filter(
+      (ep) => ep.version === endpoint.version && ep.ready && !ep.terminating && !ep.removed,
+    );
     const ejected = peers.filter((ep) => ep.ejectedUntil !== 0).length;
     const cap = Math.max(1, Math.floor((peers.length * o.maxEjectionPercent) / 100));
     const healthyLeft = peers.some((ep) => ep !== endpoint && ep.ejectedUntil === 0 && ep.consecutiveFailures === 0);
     if (ejected + 1 > cap && healthyLeft) return;
     const now = this.#clock.now();
     // Ejections are forgiven one per base period spent healthy since the last one ended.
-    if (endpoint.lastEjectionEnd > 0) endpoint.ejections = Math.max(0, endpoint.ejections - Math.floor((now - endpoint.lastEjectionEnd) / o.baseEjectionTime));
+    if (endpoint.lastEjectionEnd > 0)
+      endpoint.ejections = Math.max(0, endpoint.ejections - Math.floor((now - endpoint.lastEjectionEnd) / o.baseEjectionTime));
     endpoint.ejections++;
     const duration = Math.min(o.baseEjectionTime * endpoint.ejections, o.maxEjectionTime);
     endpoint.ejectedUntil = now + duration;
     this.#hooks.ejected(endpoint);
-    this.#logger.warn({ endpoint: endpoint.key, version: endpoint.version, consecutiveFailures: endpoint.consecutiveFailures, ejectionMs: duration }, 'endpoint ejected');
+    this.#logger.warn(
+      { endpoint: endpoint.key, version: endpoint.version, consecutiveFailures: endpoint.consecutiveFailures, ejectionMs: duration },
+      'endpoint ejected',
+    );
     this.#clock.setTimeout(() => this.#readmit(endpoint), duration).unref?.();
     this.#hooks.changed();
   }

@@ -12,7 +12,17 @@
  * - `canary-status`: during a rollout the newest version answered one of `retry.canaryStatuses`.
  * - `status`: any other response; `client-error`: the request itself was at fault.
  */
-export type FailureKind = 'connect-error' | 'not-sent' | 'stale-socket' | 'reset' | 'timeout' | 'protocol-error' | 'retry-status' | 'canary-status' | 'status' | 'client-error';
+export type FailureKind =
+  | 'connect-error'
+  | 'not-sent'
+  | 'stale-socket'
+  | 'reset'
+  | 'timeout'
+  | 'protocol-error'
+  | 'retry-status'
+  | 'canary-status'
+  | 'status'
+  | 'client-error';
 
 export interface ReplayFacts {
   readonly failure: FailureKind;

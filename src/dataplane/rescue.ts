@@ -98,7 +98,15 @@ export function rejectCode(reason: RejectReason): ErrorCode {
   return REJECT_CODES[reason];
 }
 
-const REASON_TEXT: Partial<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large', 501: 'Not Implemented', 503: 'Service Unavailable', 505: 'HTTP Version Not Supported' };
+const REASON_TEXT: Partial<Record<number, string>> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
+};
 
 export interface ProxyErrorOptions {
   /** Close the client connection after this response (framing in doubt, shutting down). */
@@ -115,10 +123,14 @@ export function writeProxyError(res: ServerResponse, code: ErrorCode, options: P
   const status = ERROR_CODES[code].status;
   const body = `${status} ${code}: ${options.detail ?? ERROR_CODES[code].summary}\n`;
   const headers: string[] = [
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(Buffer.byteLength(body)),
-    'cache-control', 'no-store',
-    ERROR_HEADER, code,
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    'cache-control',
+    'no-store',
+    ERROR_HEADER,
+    code,
   ];
   if (options.retryAfter !== undefined) headers.push('retry-after', String(options.retryAfter));
   if (options.requestId !== undefined) headers.push('x-request-id', options.requestId);

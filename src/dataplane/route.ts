@@ -25,7 +25,13 @@ export function pickTarget(snapshot: RoutingSnapshot, random: Random, clock: Clo
  * nothing while the evidence against it accumulates. Otherwise another pod of the same
  * version, then of any version.
  */
-export function pickRetryTarget(snapshot: RoutingSnapshot, random: Random, clock: Clock, failed: string | undefined, exclude: readonly UpstreamEndpoint[] | undefined): Target | undefined {
+export function pickRetryTarget(
+  snapshot: RoutingSnapshot,
+  random: Random,
+  clock: Clock,
+  failed: string | undefined,
+  exclude: readonly UpstreamEndpoint[] | undefined,
+): Target | undefined {
   const routable = snapshot.routable;
   const newest = routable[0];
   const firstPod = (versions: readonly VersionRoute[]): Target | undefined => {

@@ -74,7 +74,9 @@ function onClientError(dataPlane: DataPlane, err: NodeJS.ErrnoException, socket:
   }
   // The error is in a request pipelined behind the one being answered: that answer goes out first.
   current.once('finish', () => (socket.writable ? answer() : socket.destroy()));
-  current.once('close', () => { if (!current.writableFinished) socket.destroy(); });
+  current.once('close', () => {
+    if (!current.writableFinished) socket.destroy();
+  });
 }
 
 function clientErrorReason(code: string | undefined): RejectReason {

@@ -103,7 +103,16 @@ export function buildSnapshot(input: SnapshotInput): RoutingSnapshot {
   });
   // Routable versions keep the newest-first order, so the newest routable one is the first.
   const canaryShare = total > 0 ? (routable[0] as VersionRoute).effectiveWeight / total : 0;
-  return Object.freeze({ versions, routable, cumulative, totalWeight: total, fallback: fallback && !panic, panic, canaryShare, generation: input.generation });
+  return Object.freeze({
+    versions,
+    routable,
+    cumulative,
+    totalWeight: total,
+    fallback: fallback && !panic,
+    panic,
+    canaryShare,
+    generation: input.generation,
+  });
 }
 
 function groupByVersion(endpoints: readonly UpstreamEndpoint[], keep: (ep: UpstreamEndpoint) => boolean): Map<string, UpstreamEndpoint[]> {

@@ -55,7 +55,9 @@ export class UpgradeProxy {
     this.#proxy.on('proxyReqWs', (proxyReq, req, socket) => {
       const ctx = (req as TunnelRequest)[kTunnel];
       if (ctx === undefined) return;
-      proxyReq.prependListener('upgrade', (proxyRes: IncomingMessage, proxySocket: Duplex) => this.#onUpstreamUpgrade(ctx, socket as Duplex, proxyRes, proxySocket));
+      proxyReq.prependListener('upgrade', (proxyRes: IncomingMessage, proxySocket: Duplex) =>
+        this.#onUpstreamUpgrade(ctx, socket as Duplex, proxyRes, proxySocket),
+      );
       proxyReq.prependListener('response', (res: IncomingMessage) => {
         // Not a 101: http-proxy relays it as plain HTTP. The attempt still counts for the version.
         ctx.version.stats.recordAttempt((res.statusCode ?? 0) >= 500 ? OUTCOME_INDEX.http_5xx : OUTCOME_INDEX.success);
@@ -73,11 +75,29 @@ export class UpgradeProxy {
     if (owner.shuttingDown) return reject('shutting_down', 'glidepath is shutting down');
     // RFC 6455 §4.1: GET on HTTP/1.1, Upgrade: websocket, version 13, a 16-byte base64 nonce.
     const key = single(req, 'sec-websocket-key');
-    if (req.method !== 'GET' || req.httpVersion !== '1.1' || single(req, 'upgrade')?.toLowerCase() !== 'websocket' ||
-        single(req, 'sec-websocket-version') !== '13' || key === undefined || !KEY_RE.test(key) || Buffer.from(key, 'base64').length !== 16) {
-      return reject('bad_websocket', 'a WebSocket upgrade needs GET over HTTP/1.1, Upgrade: websocket, Sec-WebSocket-Version: 13 and a 16-byte base64 Sec-WebSocket-Key');
+    if (
+      req.method !== 'GET' ||
+      req.httpVersion !== '1.1' ||
+      single(req, 'upgrade')?.toLowerCase() !== 'websocket' ||
+      single(req, 'sec-websocket-version') !== '13' ||
+      key === undefined ||
+      !KEY_RE.test(key) ||
+      Buffer.from(key, 'base64').length !== 16
+    ) {
+      return reject(
+        'bad_websocket',
+        'a WebSocket upgrade needs GET over HTTP/1.1, Upgrade: websocket, Sec-WebSocket-Version: 13 and a 16-byte base64 Sec-WebSocket-Key',
+      );
     }
-    const facts: RequestFacts = { host: undefined, path: '/', requestId: '', chunked: false, contentLength: -1, replayMarked: false, replayForbidden: false };
+    const facts: RequestFacts = {
+      host: undefined,
+      path: '/',
+      requestId: '',
+      chunked: false,
+      contentLength: -1,
+      replayMarked: false,
+      replayForbidden: false,
+    };
     const headers = owner.inspect(req, facts);
     if (typeof headers === 'string') return reject(headers, headers.replaceAll('_', ' '));
     const target = owner.pickTarget();
@@ -96,7 +116,9 @@ export class UpgradeProxy {
     req.headers = outgoing;
     req.url = facts.path;
     const ctx: TunnelContext = {
-      expectedAccept: createHash('sha1').update(key + WS_GUID).digest('base64'),
+      expectedAccept: createHash('sha1')
+        .update(key + WS_GUID)
+        .digest('base64'),
       version: target.version,
       endpoint: target.endpoint,
       refused: false,
@@ -122,7 +144,10 @@ export class UpgradeProxy {
       upstream.destroy();
       ctx.version.stats.recordAttempt(OUTCOME_INDEX.protocol_error);
       writeRawProxyError(client, 'GP_UPSTREAM_BAD_RESPONSE', 'the pod answered 101 without a matching Sec-WebSocket-Accept');
-      this.#logger.warn({ endpoint: ctx.endpoint.key, version: ctx.version.name }, 'refused a WebSocket 101 with a wrong Sec-WebSocket-Accept');
+      this.#logger.warn(
+        { endpoint: ctx.endpoint.key, version: ctx.version.name },
+        'refused a WebSocket 101 with a wrong Sec-WebSocket-Accept',
+      );
       return;
     }
     ctx.upgraded = true;

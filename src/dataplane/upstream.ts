@@ -209,7 +209,10 @@ export class UpstreamEndpoint {
   }
 }
 
-function markBytesRead(this: { bytesRead: number; [kOpenedAt]?: number }, err: Error & { [kBytesReadAtError]?: number; [kOpenedAt]?: number }): void {
+function markBytesRead(
+  this: { bytesRead: number; [kOpenedAt]?: number },
+  err: Error & { [kBytesReadAtError]?: number; [kOpenedAt]?: number },
+): void {
   err[kBytesReadAtError] = this.bytesRead;
   err[kOpenedAt] = this[kOpenedAt];
 }

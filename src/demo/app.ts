@@ -58,7 +58,10 @@ export function demoAppOptionsFromEnv(env: NodeJS.ProcessEnv): DemoAppOptions {
     podName: env.POD_NAME ?? hostname(),
     failRate: num('FAIL_RATE', 0),
     failStatus: num('FAIL_STATUS', 500),
-    failMethods: (env.FAIL_METHODS ?? '').split(',').map((m) => m.trim().toUpperCase()).filter(Boolean),
+    failMethods: (env.FAIL_METHODS ?? '')
+      .split(',')
+      .map((m) => m.trim().toUpperCase())
+      .filter(Boolean),
     latencyMs: num('LATENCY_MS', 0),
     hang: env.HANG === '1' || env.HANG === 'true',
     crashAfter: num('CRASH_AFTER', 0),
@@ -148,7 +151,15 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     if (behaviour.crashAfter > 0 && served > behaviour.crashAfter) process.exit(1);
 
     const id = headerValue(req, 'x-test-id') || headerValue(req, 'x-request-id');
-    const entry: LedgerEntry = { id, method: req.method ?? '', path: url, ev: 'recv', version: options.version, pod: options.podName, t: Date.now() };
+    const entry: LedgerEntry = {
+      id,
+      method: req.method ?? '',
+      path: url,
+      ev: 'recv',
+      version: options.version,
+      pod: options.podName,
+      t: Date.now(),
+    };
     record(entry);
     inFlight++;
     let bytes = 0;
@@ -188,7 +199,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     if (path === '/echo') {
       // Stream the body straight back with backpressure; the framing follows Node's choice (chunked).
       res.setHeader('content-type', req.headers['content-type'] ?? 'application/octet-stream');
-      req.on('data', (c: Buffer) => { bytes += c.length; });
+      req.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
       req.pipe(res);
       return;
     }
@@ -200,7 +213,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       }
       route(req, res, path, url, bytes);
     };
-    req.on('data', (c: Buffer) => { bytes += c.length; });
+    req.on('data', (c: Buffer) => {
+      bytes += c.length;
+    });
     req.on('end', () => {
       if (behaviour.latencyMs > 0) setTimeout(answer, behaviour.latencyMs);
       else answer();
@@ -220,8 +235,15 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       socket.end('HTTP/1.1 426 Upgrade Required\r\nconnection: close\r\ncontent-length: 7\r\n\r\nrefused');
       return;
     }
-    const accept = path === '/ws/bad-accept' ? 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' : createHash('sha1').update(key + WS_GUID).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\nx-pod-version: ${options.version}\r\n\r\n`);
+    const accept =
+      path === '/ws/bad-accept'
+        ? 'AAAAAAAAAAAAAAAAAAAAAAAAAAA='
+        : createHash('sha1')
+            .update(key + WS_GUID)
+            .digest('base64');
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\nx-pod-version: ${options.version}\r\n\r\n`,
+    );
     webSockets.add(socket);
     socket.on('close', () => webSockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -251,7 +273,15 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     }
     if (parts[1] === 'headers') {
       res.setHeader('content-type', 'application/json');
-      return void res.end(JSON.stringify({ rawHeaders: req.rawHeaders, url: req.url, method: req.method, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress }));
+      return void res.end(
+        JSON.stringify({
+          rawHeaders: req.rawHeaders,
+          url: req.url,
+          method: req.method,
+          httpVersion: req.httpVersion,
+          remoteAddress: req.socket.remoteAddress,
+        }),
+      );
     }
     if (parts[1] === 'slow') {
       const ms = Number(parts[2]) || 0;
@@ -278,9 +308,11 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       // Promise more than we send, then die: the proxy must never make this look complete.
       const chunked = url.includes('chunked=1');
       const socket = req.socket;
-      socket.write(chunked
-        ? 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n'
-        : 'HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nhello');
+      socket.write(
+        chunked
+          ? 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n'
+          : 'HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nhello',
+      );
       setTimeout(() => socket.destroy(), 20);
       return;
     }
@@ -291,13 +323,26 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   function control(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
     res.setHeader('content-type', 'application/json');
     if (path === '/__pod/info') {
-      return void res.end(JSON.stringify({ version: options.version, pod: options.podName, served, inFlight, served5xx: served5xx.count, draining, pid: process.pid, behaviour }));
+      return void res.end(
+        JSON.stringify({
+          version: options.version,
+          pod: options.podName,
+          served,
+          inFlight,
+          served5xx: served5xx.count,
+          draining,
+          pid: process.pid,
+          behaviour,
+        }),
+      );
     }
     if (path === '/__pod/ledger') return void res.end(JSON.stringify(ledger));
     if (path === '/__pod/config' && req.method === 'POST') {
       let body = '';
       req.setEncoding('utf8');
-      req.on('data', (c: string) => { body += c; });
+      req.on('data', (c: string) => {
+        body += c;
+      });
       req.on('end', () => {
         try {
           Object.assign(behaviour, JSON.parse(body) as Partial<Behaviour>);
@@ -438,7 +483,12 @@ class WebSocketEcho {
 
 function frame(opcode: number, payload: Buffer): Buffer {
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, len]) : len < 65536 ? Buffer.from([0x80 | opcode, 126, len >> 8, len & 0xff]) : Buffer.concat([Buffer.from([0x80 | opcode, 127]), bigLength(len)]);
+  const head =
+    len < 126
+      ? Buffer.from([0x80 | opcode, len])
+      : len < 65536
+        ? Buffer.from([0x80 | opcode, 126, len >> 8, len & 0xff])
+        : Buffer.concat([Buffer.from([0x80 | opcode, 127]), bigLength(len)]);
   return Buffer.concat([head, payload]);
 }
 
@@ -455,7 +505,9 @@ function bigLength(len: number): Buffer {
 export async function runDemoApp(env: NodeJS.ProcessEnv): Promise<void> {
   const app = await startDemoApp(demoAppOptionsFromEnv(env));
   const addr = app.server.address();
-  process.stdout.write(`${JSON.stringify({ msg: 'demo app listening', version: app.options.version, pod: app.options.podName, address: addr })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ msg: 'demo app listening', version: app.options.version, pod: app.options.podName, address: addr })}\n`,
+  );
   process.on('SIGTERM', () => {
     void app.terminate().then(() => process.exit(0));
   });

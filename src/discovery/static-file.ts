@@ -18,7 +18,9 @@ const EndpointsFileSchema = Type.Object(
         {
           name: Type.String({ minLength: 1, maxLength: 253, description: 'Any label; in Kubernetes the pod-template-hash.' }),
           revision: Type.Integer({ minimum: 0, description: 'Higher is newer.' }),
-          weight: Type.Optional(Type.Integer({ minimum: 0, maximum: WEIGHT_TOTAL, description: 'Basis points; all weights sum to 10000.' })),
+          weight: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: WEIGHT_TOTAL, description: 'Basis points; all weights sum to 10000.' }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -51,11 +53,16 @@ export function parseEndpointsFile(text: string, source: string): DiscoverySnaps
     doc = parseYaml(text, { uniqueKeys: true }) ?? {};
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
-    throw new ValidationError('GP_ENDPOINTS_INVALID', source, [{ path: '', message: `not valid YAML or JSON${where}: ${(err as Error).message.split('\n')[0]}` }]);
+    throw new ValidationError('GP_ENDPOINTS_INVALID', source, [
+      { path: '', message: `not valid YAML or JSON${where}: ${(err as Error).message.split('\n')[0]}` },
+    ]);
   }
   const withDefaults = Value.Default(EndpointsFileSchema, doc);
   for (const e of Value.Errors(EndpointsFileSchema, withDefaults)) {
-    errors.push({ path: pointerToPath(e.path), message: e.message === 'Unexpected property' ? 'unknown field' : `${e.message}; got ${JSON.stringify(e.value)}` });
+    errors.push({
+      path: pointerToPath(e.path),
+      message: e.message === 'Unexpected property' ? 'unknown field' : `${e.message}; got ${JSON.stringify(e.value)}`,
+    });
   }
   if (errors.length > 0) throw new ValidationError('GP_ENDPOINTS_INVALID', source, errors);
   const file = withDefaults as EndpointsFile;
@@ -81,7 +88,8 @@ export function parseEndpointsFile(text: string, source: string): DiscoverySnaps
     const hp = parseHostPort(e.address, '');
     if (typeof hp === 'string') errors.push({ path: `endpoints[${i}].address`, message: hp });
     else if (hp.port === 0) errors.push({ path: `endpoints[${i}].address`, message: 'port 0 is not a pod port' });
-    if (!names.has(e.version)) errors.push({ path: `endpoints[${i}].version`, message: `unknown version "${e.version}"; declare it under versions` });
+    if (!names.has(e.version))
+      errors.push({ path: `endpoints[${i}].version`, message: `unknown version "${e.version}"; declare it under versions` });
     if (typeof hp === 'string') return;
     const key = endpointKey(hp.host, hp.port);
     if (addresses.has(key)) errors.push({ path: `endpoints[${i}].address`, message: `duplicate address ${key}` });
@@ -100,7 +108,6 @@ export function parseEndpointsFile(text: string, source: string): DiscoverySnaps
 }
 
 const UNREADABLE = '\0unreadable';
-
 
 /**
  * Watches the file's directory (so editors' rename-into-place and ConfigMap symlink swaps are
@@ -159,7 +166,12 @@ export class StaticFileDiscovery implements DiscoverySource {
   #reload(): void {
     const text = this.#read();
     if (text === undefined) {
-      if (this.#lastText !== UNREADABLE) this.#listener?.onError(new ValidationError('GP_ENDPOINTS_INVALID', this.#path, [{ path: '', message: 'cannot read the file; keeping the last good endpoints' }]));
+      if (this.#lastText !== UNREADABLE)
+        this.#listener?.onError(
+          new ValidationError('GP_ENDPOINTS_INVALID', this.#path, [
+            { path: '', message: 'cannot read the file; keeping the last good endpoints' },
+          ]),
+        );
       this.#lastText = UNREADABLE;
       return;
     }

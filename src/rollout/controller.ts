@@ -74,7 +74,8 @@ export function budgetCarry(s: RolloutState): BudgetCarry | undefined {
   for (let i = s.decisions.length - 1; i >= 0; i--) {
     const d = s.decisions[i] as RolloutState['decisions'][number];
     if (d.at < s.startedAt) return undefined;
-    if (d.evidence !== null && d.evidence.budget.clientRequests > 0) return { clientRequests: d.evidence.budget.clientRequests, excessFailures: d.evidence.budget.excessFailures };
+    if (d.evidence !== null && d.evidence.budget.clientRequests > 0)
+      return { clientRequests: d.evidence.budget.clientRequests, excessFailures: d.evidence.budget.excessFailures };
   }
   return undefined;
 }
@@ -122,7 +123,10 @@ export class RolloutController {
       saved = await this.#o.actions.readState();
     } catch (err) {
       this.#stateProblem = `could not read the saved rollout state: ${(err as Error).message}`;
-      this.#log.warn({ code: (err as GlidepathError).code, err: (err as Error).message }, 'rollout state not read; starting from the cluster as it is');
+      this.#log.warn(
+        { code: (err as GlidepathError).code, err: (err as Error).message },
+        'rollout state not read; starting from the cluster as it is',
+      );
     }
     if (saved !== null) {
       const parsed = parseState(saved);
@@ -132,7 +136,10 @@ export class RolloutController {
       } else {
         this.#state = parsed.state;
         this.#persisted = saved;
-        this.#log.info({ phase: parsed.state.phase, step: parsed.state.stepIndex, canary: parsed.state.canary?.version ?? null }, 'rollout state resumed from the Deployment');
+        this.#log.info(
+          { phase: parsed.state.phase, step: parsed.state.stepIndex, canary: parsed.state.canary?.version ?? null },
+          'rollout state resumed from the Deployment',
+        );
         if (Object.keys(parsed.state.weights).length > 0) this.#o.dataPlane.setWeights(parsed.state.weights);
       }
     }
@@ -172,7 +179,8 @@ export class RolloutController {
       const before = this.#state.abort;
       const { state, actions } = decide(this.#o.spec, this.#state, obs, evidence, this.#o.clock.wallNow(), commands);
       this.#state = state;
-      if (state.abort !== null && (before === null || before.decidedAt !== state.abort.decidedAt)) this.#aborts[state.abort.reason] = (this.#aborts[state.abort.reason] ?? 0) + 1;
+      if (state.abort !== null && (before === null || before.decidedAt !== state.abort.decidedAt))
+        this.#aborts[state.abort.reason] = (this.#aborts[state.abort.reason] ?? 0) + 1;
       for (const action of actions) this.#act(action);
     } catch (err) {
       this.#log.error({ err: (err as Error).stack ?? String(err) }, 'rollout tick failed');
@@ -201,7 +209,9 @@ export class RolloutController {
       case 'rollback': {
         const canary = this.#state.abort?.canary.version ?? this.#state.canary?.version;
         void executor
-          .run('rollback', () => actions.rollback(a.to.version, canary !== undefined ? { canary } : {}), { key: `rollback:${a.to.version}` })
+          .run('rollback', () => actions.rollback(a.to.version, canary !== undefined ? { canary } : {}), {
+            key: `rollback:${a.to.version}`,
+          })
           .then((o) => this.#report('rollback', o));
         return this.#recordAbort();
       }
@@ -217,7 +227,12 @@ export class RolloutController {
         return;
       }
       case 'log': {
-        const line = { decision: a.decision, step: this.#state.stepIndex, canary: this.#state.canary?.version ?? null, evidence: a.evidence };
+        const line = {
+          decision: a.decision,
+          step: this.#state.stepIndex,
+          canary: this.#state.canary?.version ?? null,
+          evidence: a.evidence,
+        };
         if (a.level === 'warn') this.#log.warn(line, a.message);
         else this.#log.info(line, a.message);
         return;
@@ -284,7 +299,9 @@ export class RolloutController {
       decisionMs: this.#lastCut?.canary === s.abort.canary.version ? this.#lastCut.cutMs : null,
       evidence: this.#analysis?.evidence() ?? null,
     });
-    void this.#o.executor.run('abort-record', () => this.#o.actions.recordAbort(json), { key: 'abort-record' }).then((o) => this.#report('abort-record', o));
+    void this.#o.executor
+      .run('abort-record', () => this.#o.actions.recordAbort(json), { key: 'abort-record' })
+      .then((o) => this.#report('abort-record', o));
   }
 
   #report(kind: string, outcome: { ok: boolean; error?: Error }): void {

@@ -6,7 +6,15 @@ import { WEIGHT_TOTAL, type WeightTable } from '../core/types.ts';
 import type { AbortReason, Evidence } from './evidence.ts';
 import type { DeploymentObservation, Observation, OperatorCommand } from './observation.ts';
 import { lastStep, stepPercent, type RolloutSpec } from './spec.ts';
-import { MAX_ABORTED_TEMPLATES, MAX_DECISIONS, summarizeEvidence, type DecisionKind, type EvidenceSummary, type RolloutState, type VersionRef } from './state.ts';
+import {
+  MAX_ABORTED_TEMPLATES,
+  MAX_DECISIONS,
+  summarizeEvidence,
+  type DecisionKind,
+  type EvidenceSummary,
+  type RolloutState,
+  type VersionRef,
+} from './state.ts';
 import { allPodsNew, rolloutWeights, shouldHoldDeployment, stepReached } from './shares.ts';
 import { budgetBlock, judgeStep, needMore, type GateVerdict } from './gate.ts';
 
@@ -28,7 +36,13 @@ export type RolloutAction =
   /** Persist the state (the annotation on the Deployment). */
   | { readonly type: 'annotate'; readonly state: RolloutState }
   /** One log line per decision, with its evidence. */
-  | { readonly type: 'log'; readonly level: 'info' | 'warn'; readonly decision: DecisionKind; readonly message: string; readonly evidence: EvidenceSummary | null }
+  | {
+      readonly type: 'log';
+      readonly level: 'info' | 'warn';
+      readonly decision: DecisionKind;
+      readonly message: string;
+      readonly evidence: EvidenceSummary | null;
+    }
   /** Start judging this pair from scratch (budget and e-processes since the rollout began); a no-op if already on it. */
   | { readonly type: 'startAnalysis'; readonly canary: string; readonly stable: string }
   /** Restart the per-step (non-inferiority) evidence: the step's weight just came into force. */
@@ -52,7 +66,14 @@ interface Tick {
   readonly actions: RolloutAction[];
 }
 
-export function decide(spec: RolloutSpec, state: RolloutState, obs: Observation, evidence: Evidence | null, now: number, commands: readonly OperatorCommand[] = []): DecideResult {
+export function decide(
+  spec: RolloutSpec,
+  state: RolloutState,
+  obs: Observation,
+  evidence: Evidence | null,
+  now: number,
+  commands: readonly OperatorCommand[] = [],
+): DecideResult {
   if (obs.deployment === null) return { state, actions: [] };
   const t: Tick = { spec, obs, d: obs.deployment, evidence, now, s: structuredClone(state), actions: [] };
   const newest = t.d.newest;
@@ -80,10 +101,18 @@ export function inRollout(s: RolloutState): boolean {
  */
 function adopt(t: Tick, newest: VersionRef): void {
   const older = t.obs.replicaSets
-    .filter((r) => r.version !== newest.version && r.revision < newest.revision && (r.replicas > 0 || (t.obs.readyEndpoints[r.version] ?? 0) > 0))
+    .filter(
+      (r) => r.version !== newest.version && r.revision < newest.revision && (r.replicas > 0 || (t.obs.readyEndpoints[r.version] ?? 0) > 0),
+    )
     .sort((a, b) => b.revision - a.revision)[0];
   t.s.stable = older === undefined ? { ...newest } : { version: older.version, revision: older.revision };
-  t.actions.push({ type: 'log', level: 'info', decision: 'adopt', message: `stable version ${t.s.stable.version} (revision ${t.s.stable.revision})`, evidence: null });
+  t.actions.push({
+    type: 'log',
+    level: 'info',
+    decision: 'adopt',
+    message: `stable version ${t.s.stable.version} (revision ${t.s.stable.revision})`,
+    evidence: null,
+  });
 }
 
 /** Starts, restarts, ends or holds a rollout according to the newest ReplicaSet. */
@@ -125,24 +154,50 @@ function startRollout(t: Tick, newest: VersionRef): void {
   } satisfies Partial<RolloutState>);
   const stable = s.stable as VersionRef;
   if (previous === null) {
-    record(t, 'start', `rollout of ${newest.version} (revision ${newest.revision}) over ${stable.version} (revision ${stable.revision}) began`, { event: ['Normal', 'RolloutStarted'] });
+    record(
+      t,
+      'start',
+      `rollout of ${newest.version} (revision ${newest.revision}) over ${stable.version} (revision ${stable.revision}) began`,
+      { event: ['Normal', 'RolloutStarted'] },
+    );
   } else {
-    record(t, 'restart', `the template changed again: rollout of ${newest.version} (revision ${newest.revision}) restarts from step 0; ${previous.version} gets no more traffic`, { event: ['Normal', 'RolloutRestarted'] });
+    record(
+      t,
+      'restart',
+      `the template changed again: rollout of ${newest.version} (revision ${newest.revision}) restarts from step 0; ${previous.version} gets no more traffic`,
+      { event: ['Normal', 'RolloutRestarted'] },
+    );
   }
 }
 
 /** Someone else put the stable template back mid-rollout (e.g. `kubectl rollout undo`). */
 function endUndone(t: Tick): void {
   const canary = t.s.canary as VersionRef;
-  Object.assign(t.s, { phase: 'idle', operatorPaused: false, inconclusive: false, pausedReason: null, waitingFor: null } satisfies Partial<RolloutState>);
-  record(t, 'undone', `the Deployment went back to ${t.s.stable?.version} outside glidepath; rollout of ${canary.version} ended`, { event: ['Normal', 'RolloutUndone'] });
+  Object.assign(t.s, {
+    phase: 'idle',
+    operatorPaused: false,
+    inconclusive: false,
+    pausedReason: null,
+    waitingFor: null,
+  } satisfies Partial<RolloutState>);
+  record(t, 'undone', `the Deployment went back to ${t.s.stable?.version} outside glidepath; rollout of ${canary.version} ended`, {
+    event: ['Normal', 'RolloutUndone'],
+  });
   t.actions.push({ type: 'stopAnalysis' });
 }
 
 /** An aborted template came back: it gets no traffic and the abort action applies again. */
 function hold(t: Tick, newest: VersionRef): void {
   const s = t.s;
-  Object.assign(s, { phase: 'aborted', canary: { ...newest }, held: { ...newest }, operatorPaused: false, inconclusive: false, pausedReason: null, waitingFor: null } satisfies Partial<RolloutState>);
+  Object.assign(s, {
+    phase: 'aborted',
+    canary: { ...newest },
+    held: { ...newest },
+    operatorPaused: false,
+    inconclusive: false,
+    pausedReason: null,
+    waitingFor: null,
+  } satisfies Partial<RolloutState>);
   const message = `template ${newest.version} (revision ${newest.revision}) was aborted before; it gets no traffic and is not rolled out again until the template changes`;
   syncWeights(t);
   abortAction(t, `held: ${message}`, t.spec.abortAction === 'none' && t.spec.mode === 'gated');
@@ -167,7 +222,11 @@ function command(t: Tick, c: OperatorCommand): void {
 
 function operatorPause(t: Tick, by: string): void {
   if (t.s.operatorPaused) return;
-  Object.assign(t.s, { operatorPaused: true, phase: 'paused', pausedReason: `paused by ${by}; \`glidepath resume\` continues` } satisfies Partial<RolloutState>);
+  Object.assign(t.s, {
+    operatorPaused: true,
+    phase: 'paused',
+    pausedReason: `paused by ${by}; \`glidepath resume\` continues`,
+  } satisfies Partial<RolloutState>);
   record(t, 'pause', `paused by ${by} at step ${t.s.stepIndex}`, { event: ['Normal', 'RolloutPaused'] });
 }
 
@@ -181,11 +240,21 @@ function resume(t: Tick, by: string): void {
   // An operator's explicit go: the next step is not held back by the evidence or the budget.
   if (s.inconclusive || atIndefinitePause) return advance(t, `resumed by ${by}`, null);
   if (!wasOperator) {
-    t.actions.push({ type: 'log', level: 'info', decision: 'refused', message: `resume from ${by} ignored: the rollout is not paused`, evidence: null });
+    t.actions.push({
+      type: 'log',
+      level: 'info',
+      decision: 'refused',
+      message: `resume from ${by} ignored: the rollout is not paused`,
+      evidence: null,
+    });
     return;
   }
   // The step's clock restarts, so the time spent paused does not count toward rollout.maxStepDuration.
-  Object.assign(s, { phase: 'progressing', pausedReason: null, stepStartedAt: s.stepStartedAt === null ? null : t.now } satisfies Partial<RolloutState>);
+  Object.assign(s, {
+    phase: 'progressing',
+    pausedReason: null,
+    stepStartedAt: s.stepStartedAt === null ? null : t.now,
+  } satisfies Partial<RolloutState>);
   record(t, 'resume', `resumed by ${by} at step ${s.stepIndex}`, { event: ['Normal', 'RolloutResumed'] });
 }
 
@@ -234,15 +303,26 @@ function percentNow(t: Tick): number {
 /** Aborts on the analysis' verdict, a broken budget, or canary pods that crash-loop or never progress. */
 function checkAbort(t: Tick): boolean {
   const e = matchingEvidence(t);
-  if (e !== null && e.abort !== null) return abort(t, e.abort, describeAbort(e, e.abort)), true;
-  if (e !== null && e.budget.remaining < 0) return abort(t, 'budget', describeAbort(e, 'budget')), true;
+  if (e !== null && e.abort !== null) return (abort(t, e.abort, describeAbort(e, e.abort)), true);
+  if (e !== null && e.budget.remaining < 0) return (abort(t, 'budget', describeAbort(e, 'budget')), true);
   const canary = t.s.canary as VersionRef;
   const rs = t.obs.replicaSets.find((r) => r.version === canary.version);
   if (rs !== undefined && rs.maxRestarts >= t.spec.unhealthyPodRestarts) {
     const looping = rs.crashLoopingPods > 0 ? `; ${rs.crashLoopingPods} pod(s) in CrashLoopBackOff` : '';
-    return abort(t, 'unhealthy-pods', `canary pods crash-loop: a container restarted ${rs.maxRestarts} times (rollout.unhealthyPodRestarts ${t.spec.unhealthyPodRestarts})${looping}`), true;
+    return (
+      abort(
+        t,
+        'unhealthy-pods',
+        `canary pods crash-loop: a container restarted ${rs.maxRestarts} times (rollout.unhealthyPodRestarts ${t.spec.unhealthyPodRestarts})${looping}`,
+      ),
+      true
+    );
   }
-  if (t.d.progressDeadlineExceeded) return abort(t, 'unhealthy-pods', `the new ReplicaSet ${canary.version} exceeded its progress deadline (its pods did not become available)`), true;
+  if (t.d.progressDeadlineExceeded)
+    return (
+      abort(t, 'unhealthy-pods', `the new ReplicaSet ${canary.version} exceeded its progress deadline (its pods did not become available)`),
+      true
+    );
   return false;
 }
 
@@ -278,7 +358,14 @@ function abort(t: Tick, reason: AbortReason, message: string): void {
   const step = s.stepIndex;
   Object.assign(s, {
     phase: 'aborted',
-    abort: { reason, message, decidedAt: t.now, canary: { ...canary }, stepIndex: step, evidence: e === null ? null : summarizeEvidence(e) },
+    abort: {
+      reason,
+      message,
+      decidedAt: t.now,
+      canary: { ...canary },
+      stepIndex: step,
+      evidence: e === null ? null : summarizeEvidence(e),
+    },
     abortedTemplates: [...s.abortedTemplates.filter((h) => h !== canary.version), canary.version].slice(-MAX_ABORTED_TEMPLATES),
     operatorPaused: false,
     inconclusive: false,
@@ -291,7 +378,11 @@ function abort(t: Tick, reason: AbortReason, message: string): void {
   const cut = t.actions.splice(before); // the weight cut goes before anything else this tick
   t.actions.unshift(...cut);
   abortAction(t, `abort (${reason}): ${message}`, false);
-  record(t, 'abort', `aborted at step ${step} (${reason}): ${message}`, { event: ['Warning', 'RolloutAborted'], level: 'warn', evidence: e });
+  record(t, 'abort', `aborted at step ${step} (${reason}): ${message}`, {
+    event: ['Warning', 'RolloutAborted'],
+    level: 'warn',
+    evidence: e,
+  });
   t.actions.push({ type: 'stopAnalysis' });
 }
 
@@ -315,8 +406,18 @@ function complete(t: Tick): void {
   const s = t.s;
   const canary = s.canary as VersionRef;
   const newest = t.d.newest ?? canary;
-  Object.assign(s, { phase: 'completed', stable: { version: canary.version, revision: Math.max(canary.revision, newest.revision) }, operatorPaused: false, inconclusive: false, pausedReason: null, waitingFor: null } satisfies Partial<RolloutState>);
-  record(t, 'complete', `rollout of ${canary.version} completed: every pod is new and it serves all traffic`, { event: ['Normal', 'RolloutCompleted'], evidence: matchingEvidence(t) });
+  Object.assign(s, {
+    phase: 'completed',
+    stable: { version: canary.version, revision: Math.max(canary.revision, newest.revision) },
+    operatorPaused: false,
+    inconclusive: false,
+    pausedReason: null,
+    waitingFor: null,
+  } satisfies Partial<RolloutState>);
+  record(t, 'complete', `rollout of ${canary.version} completed: every pod is new and it serves all traffic`, {
+    event: ['Normal', 'RolloutCompleted'],
+    evidence: matchingEvidence(t),
+  });
   t.actions.push({ type: 'stopAnalysis' });
 }
 
@@ -330,7 +431,8 @@ function startStepIfReached(t: Tick): void {
   if (!stepReached(stable.version, canary.version, pct, t.obs.readyEndpoints)) {
     const waited = t.now - (s.stepEnteredAt ?? t.now);
     // A fixed text, so that waiting does not rewrite the annotation on every tick.
-    s.waitingFor = pct < 100 && waited >= t.spec.maxStepDurationMs ? `canary pods: not enough ready for ${pct} % within rollout.maxStepDuration` : null;
+    s.waitingFor =
+      pct < 100 && waited >= t.spec.maxStepDurationMs ? `canary pods: not enough ready for ${pct} % within rollout.maxStepDuration` : null;
     return;
   }
   Object.assign(s, { stepStartedAt: t.now, waitingFor: null } satisfies Partial<RolloutState>);
@@ -354,7 +456,10 @@ function judge(t: Tick): void {
 function judgePause(t: Tick, durationMs: number | null, elapsed: number): void {
   if (durationMs === null) {
     if (t.s.phase !== 'paused') {
-      Object.assign(t.s, { phase: 'paused', pausedReason: `pause step ${t.s.stepIndex}: \`glidepath resume\` continues, \`glidepath promote\` goes to 100 %` } satisfies Partial<RolloutState>);
+      Object.assign(t.s, {
+        phase: 'paused',
+        pausedReason: `pause step ${t.s.stepIndex}: \`glidepath resume\` continues, \`glidepath promote\` goes to 100 %`,
+      } satisfies Partial<RolloutState>);
       record(t, 'pause', t.s.pausedReason as string, { event: ['Normal', 'RolloutPaused'] });
     }
     return;
@@ -385,9 +490,18 @@ function inconclusive(t: Tick, verdict: Exclude<GateVerdict, { kind: 'advance' }
   if (t.spec.onInconclusive === 'advance' && verdict.kind !== 'budget' && e !== null && verdict.why !== 'harm') {
     return advance(t, `${after}; advancing anyway (rollout.onInconclusive: advance) with the budget intact`, e);
   }
-  const what = verdict.kind === 'budget' ? verdict.message : verdict.why === 'harm' ? `${verdict.message}; ${needMore(verdict.requestsNeeded, e?.stepCanaryAttempts.requests ?? 0, elapsed)}` : needMore(verdict.requestsNeeded, e?.stepCanaryAttempts.requests ?? 0, elapsed);
+  const what =
+    verdict.kind === 'budget'
+      ? verdict.message
+      : verdict.why === 'harm'
+        ? `${verdict.message}; ${needMore(verdict.requestsNeeded, e?.stepCanaryAttempts.requests ?? 0, elapsed)}`
+        : needMore(verdict.requestsNeeded, e?.stepCanaryAttempts.requests ?? 0, elapsed);
   Object.assign(s, { phase: 'paused', inconclusive: true, pausedReason: `inconclusive: ${what}` } satisfies Partial<RolloutState>);
-  record(t, 'inconclusive', `step ${s.stepIndex} ${after}: ${what}`, { event: ['Warning', 'RolloutInconclusive'], level: 'warn', evidence: e });
+  record(t, 'inconclusive', `step ${s.stepIndex} ${after}: ${what}`, {
+    event: ['Warning', 'RolloutInconclusive'],
+    level: 'warn',
+    evidence: e,
+  });
 }
 
 function advance(t: Tick, note: string, e: Evidence | null): void {
@@ -395,8 +509,19 @@ function advance(t: Tick, note: string, e: Evidence | null): void {
   const from = s.stepIndex;
   const fromPct = percentNow(t);
   const to = Math.min(from + 1, lastStep(t.spec));
-  Object.assign(s, { stepIndex: to, stepEnteredAt: t.now, stepStartedAt: null, phase: 'progressing', inconclusive: false, pausedReason: null, waitingFor: null } satisfies Partial<RolloutState>);
-  record(t, 'advance', `step ${from} → ${to} (${fromPct} % → ${percentNow(t)} %): ${note}`, { event: ['Normal', 'RolloutStepAdvanced'], evidence: e });
+  Object.assign(s, {
+    stepIndex: to,
+    stepEnteredAt: t.now,
+    stepStartedAt: null,
+    phase: 'progressing',
+    inconclusive: false,
+    pausedReason: null,
+    waitingFor: null,
+  } satisfies Partial<RolloutState>);
+  record(t, 'advance', `step ${from} → ${to} (${fromPct} % → ${percentNow(t)} %): ${note}`, {
+    event: ['Normal', 'RolloutStepAdvanced'],
+    evidence: e,
+  });
   startStepIfReached(t);
 }
 
@@ -407,7 +532,8 @@ function syncWeights(t: Tick): void {
   if (s.stable === null) return;
   let weights: WeightTable;
   if (inRollout(s) && s.canary !== null) weights = rolloutWeights(s.stable.version, s.canary.version, percentNow(t), t.obs.readyEndpoints);
-  else if (s.phase === 'aborted' && s.canary !== null && s.canary.version !== s.stable.version) weights = { [s.stable.version]: WEIGHT_TOTAL, [s.canary.version]: 0 };
+  else if (s.phase === 'aborted' && s.canary !== null && s.canary.version !== s.stable.version)
+    weights = { [s.stable.version]: WEIGHT_TOTAL, [s.canary.version]: 0 };
   else weights = { [s.stable.version]: WEIGHT_TOTAL };
   if (sameWeights(weights, s.weights)) return;
   s.weights = { ...weights };

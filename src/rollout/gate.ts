@@ -21,9 +21,17 @@ export type GateVerdict =
  * Judges a setWeight step that has been in force for `elapsedMs`. `rolloutMs` is the time since the
  * rollout began (for the request rate), `nextPercent` the weight the next step would give the canary.
  */
-export function judgeStep(spec: RolloutSpec, e: Evidence | null, elapsedMs: number, rolloutMs: number, currentPercent: number, nextPercent: number): GateVerdict {
+export function judgeStep(
+  spec: RolloutSpec,
+  e: Evidence | null,
+  elapsedMs: number,
+  rolloutMs: number,
+  currentPercent: number,
+  nextPercent: number,
+): GateVerdict {
   if (elapsedMs < spec.minStepDurationMs) return { kind: 'wait', why: 'dwell', message: 'minimum step duration', requestsNeeded: 0 };
-  if (e === null) return { kind: 'wait', why: 'evidence', message: 'no evidence yet for this canary', requestsNeeded: spec.minStepRequests };
+  if (e === null)
+    return { kind: 'wait', why: 'evidence', message: 'no evidence yet for this canary', requestsNeeded: spec.minStepRequests };
   const verdict = spec.advance === 'proven' ? provenGate(e) : evidenceGate(spec, e);
   if (verdict.kind !== 'advance') return verdict;
   const budget = budgetBlock(e, rolloutMs, currentPercent, nextPercent);
@@ -34,16 +42,29 @@ export function judgeStep(spec: RolloutSpec, e: Evidence | null, elapsedMs: numb
 function evidenceGate(spec: RolloutSpec, e: Evidence): GateVerdict {
   const served = e.stepCanaryAttempts.requests;
   const need = Math.max(0, spec.minStepRequests - served);
-  if (need > 0) return { kind: 'wait', why: 'evidence', message: `${served} of ${spec.minStepRequests} canary requests in this step`, requestsNeeded: need };
+  if (need > 0)
+    return {
+      kind: 'wait',
+      why: 'evidence',
+      message: `${served} of ${spec.minStepRequests} canary requests in this step`,
+      requestsNeeded: need,
+    };
   const harm = signOfHarm(e);
-  if (harm !== null) return { kind: 'wait', why: 'harm', message: harm, requestsNeeded: Math.max(e.requestsNeededToProve, spec.minStepRequests) };
+  if (harm !== null)
+    return { kind: 'wait', why: 'harm', message: harm, requestsNeeded: Math.max(e.requestsNeededToProve, spec.minStepRequests) };
   return { kind: 'advance', note: `${served} canary requests (${e.stepCanaryAttempts.failures} failed) with no sign of harm` };
 }
 
 /** advance: proven. The non-inferiority e-process of this step crossed 1/α_adv. */
 function provenGate(e: Evidence): GateVerdict {
-  if (e.advance.proven) return { kind: 'advance', note: `canary shown not worse (ln E ${e.advance.lnE.toFixed(2)} ≥ ${e.advance.lnThreshold.toFixed(2)})` };
-  return { kind: 'wait', why: 'evidence', message: `not yet shown not worse (ln E ${e.advance.lnE.toFixed(2)} < ${e.advance.lnThreshold.toFixed(2)})`, requestsNeeded: Math.max(1, Math.ceil(e.requestsNeededToProve)) };
+  if (e.advance.proven)
+    return { kind: 'advance', note: `canary shown not worse (ln E ${e.advance.lnE.toFixed(2)} ≥ ${e.advance.lnThreshold.toFixed(2)})` };
+  return {
+    kind: 'wait',
+    why: 'evidence',
+    message: `not yet shown not worse (ln E ${e.advance.lnE.toFixed(2)} < ${e.advance.lnThreshold.toFixed(2)})`,
+    requestsNeeded: Math.max(1, Math.ceil(e.requestsNeededToProve)),
+  };
 }
 
 /**
@@ -52,8 +73,10 @@ function provenGate(e: Evidence): GateVerdict {
  * inequality: probability ≤ 1/√(2/α), 7 % at α = 1 %), and then it only waits for more data.
  */
 export function signOfHarm(e: Evidence): string | null {
-  if (Number.isFinite(e.lnE) && e.lnEThreshold > 0 && e.lnE >= e.lnEThreshold / 2) return `abort statistic halfway to its bound (ln E ${e.lnE.toFixed(2)} of ${e.lnEThreshold.toFixed(2)})`;
-  if (Number.isFinite(e.lnSR) && e.lnSRThreshold > 0 && e.lnSR >= e.lnSRThreshold / 2) return `change detector halfway to its bound (ln SR ${e.lnSR.toFixed(2)} of ${e.lnSRThreshold.toFixed(2)})`;
+  if (Number.isFinite(e.lnE) && e.lnEThreshold > 0 && e.lnE >= e.lnEThreshold / 2)
+    return `abort statistic halfway to its bound (ln E ${e.lnE.toFixed(2)} of ${e.lnEThreshold.toFixed(2)})`;
+  if (Number.isFinite(e.lnSR) && e.lnSRThreshold > 0 && e.lnSR >= e.lnSRThreshold / 2)
+    return `change detector halfway to its bound (ln SR ${e.lnSR.toFixed(2)} of ${e.lnSRThreshold.toFixed(2)})`;
   return null;
 }
 

@@ -46,7 +46,12 @@ export function podsFor(percent: number, replicas: number): number {
  * (pausing at once keeps the old pods; a paused Deployment still lets its ReplicaSets finish their
  * pods). Unpaused otherwise, so Kubernetes moves to the next batch; always unpaused at 100 %.
  */
-export function shouldHoldDeployment(stable: string, canary: ReplicaSetObservation | undefined, percent: number, obs: Observation): boolean {
+export function shouldHoldDeployment(
+  stable: string,
+  canary: ReplicaSetObservation | undefined,
+  percent: number,
+  obs: Observation,
+): boolean {
   if (percent >= 100 || canary === undefined || obs.deployment === null) return false;
   if (stepReached(stable, canary.version, percent, obs.readyEndpoints)) return true;
   const ready = obs.readyEndpoints[canary.version] ?? 0;

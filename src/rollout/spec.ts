@@ -14,8 +14,7 @@ export type AbortAction = 'rollback' | 'pause' | 'none';
  * operator resumes or promotes when `durationMs` is null.
  */
 export type RolloutStep =
-  | { readonly kind: 'setWeight'; readonly percent: number }
-  | { readonly kind: 'pause'; readonly durationMs: number | null };
+  { readonly kind: 'setWeight'; readonly percent: number } | { readonly kind: 'pause'; readonly durationMs: number | null };
 
 export interface RolloutSpec {
   readonly mode: RolloutMode;
@@ -45,7 +44,9 @@ export type RolloutConfig = Config['rollout'];
  */
 export function rolloutSpec(config: RolloutConfig): RolloutSpec {
   const steps: RolloutStep[] = config.steps.map((step): RolloutStep =>
-    'setWeight' in step ? { kind: 'setWeight', percent: step.setWeight } : { kind: 'pause', durationMs: typeof step.pause.duration === 'number' ? step.pause.duration : null },
+    'setWeight' in step
+      ? { kind: 'setWeight', percent: step.setWeight }
+      : { kind: 'pause', durationMs: typeof step.pause.duration === 'number' ? step.pause.duration : null },
   );
   const last = steps[steps.length - 1];
   if (last === undefined || last.kind !== 'setWeight' || last.percent !== 100) steps.push({ kind: 'setWeight', percent: 100 });

@@ -19,7 +19,14 @@ const Arm = Type.Object({ requests: Int(), failures: Int() });
 /** A version as the rollout knows it: in Kubernetes the pod-template-hash, with the ReplicaSet's revision. */
 const VersionRefSchema = Type.Object({ version: Type.String({ minLength: 1 }), revision: Int() });
 
-const AbortReasonSchema = Type.Union([Type.Literal('failure-rate'), Type.Literal('absolute-rate'), Type.Literal('latency'), Type.Literal('budget'), Type.Literal('unhealthy-pods'), Type.Literal('manual')]);
+const AbortReasonSchema = Type.Union([
+  Type.Literal('failure-rate'),
+  Type.Literal('absolute-rate'),
+  Type.Literal('latency'),
+  Type.Literal('budget'),
+  Type.Literal('unhealthy-pods'),
+  Type.Literal('manual'),
+]);
 
 /**
  * The evidence behind a decision, compact and JSON-safe (a log-space e-value that is still -Infinity
@@ -43,7 +50,23 @@ const EvidenceSummarySchema = Type.Object({
   abort: Type.Union([AbortReasonSchema, Type.Null()]),
 });
 
-const DecisionKindSchema = Type.Union([Type.Literal('adopt'), Type.Literal('start'), Type.Literal('restart'), Type.Literal('step'), Type.Literal('advance'), Type.Literal('inconclusive'), Type.Literal('blocked'), Type.Literal('pause'), Type.Literal('resume'), Type.Literal('promote'), Type.Literal('abort'), Type.Literal('hold'), Type.Literal('complete'), Type.Literal('undone'), Type.Literal('refused')]);
+const DecisionKindSchema = Type.Union([
+  Type.Literal('adopt'),
+  Type.Literal('start'),
+  Type.Literal('restart'),
+  Type.Literal('step'),
+  Type.Literal('advance'),
+  Type.Literal('inconclusive'),
+  Type.Literal('blocked'),
+  Type.Literal('pause'),
+  Type.Literal('resume'),
+  Type.Literal('promote'),
+  Type.Literal('abort'),
+  Type.Literal('hold'),
+  Type.Literal('complete'),
+  Type.Literal('undone'),
+  Type.Literal('refused'),
+]);
 
 const DecisionSchema = Type.Object({
   kind: DecisionKindSchema,
@@ -66,7 +89,13 @@ const AbortRecordSchema = Type.Object({
 
 export const RolloutStateSchema = Type.Object({
   schemaVersion: Type.Literal(STATE_SCHEMA_VERSION),
-  phase: Type.Union([Type.Literal('idle'), Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('aborted'), Type.Literal('completed')]),
+  phase: Type.Union([
+    Type.Literal('idle'),
+    Type.Literal('progressing'),
+    Type.Literal('paused'),
+    Type.Literal('aborted'),
+    Type.Literal('completed'),
+  ]),
   /** The version serving before the rollout (all traffic when none is in progress). */
   stable: Type.Union([VersionRefSchema, Type.Null()]),
   /** The version being rolled out (or the last one, once completed or aborted). */
@@ -151,9 +180,11 @@ export function parseState(input: unknown): ParsedState {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { state: null, reason: 'not a JSON object' };
   const version = (value as Record<string, unknown>).schemaVersion;
-  if (version !== STATE_SCHEMA_VERSION) return { state: null, reason: `schemaVersion ${JSON.stringify(version)} is not ${STATE_SCHEMA_VERSION}` };
+  if (version !== STATE_SCHEMA_VERSION)
+    return { state: null, reason: `schemaVersion ${JSON.stringify(version)} is not ${STATE_SCHEMA_VERSION}` };
   const first = Value.Errors(RolloutStateSchema, value).First();
-  if (first !== undefined) return { state: null, reason: `${first.path || '(root)'}: ${first.message}; got ${JSON.stringify(first.value) ?? 'nothing'}` };
+  if (first !== undefined)
+    return { state: null, reason: `${first.path || '(root)'}: ${first.message}; got ${JSON.stringify(first.value) ?? 'nothing'}` };
   const state = Value.Clean(RolloutStateSchema, structuredClone(value)) as RolloutState;
   return { state, reason: null };
 }

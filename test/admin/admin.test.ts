@@ -14,7 +14,10 @@ import type { StatusDocument } from '../../src/admin/status.ts';
 t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
   const pod = await startPod({ APP_VERSION: 'v1' });
   t.teardown(() => pod.stop());
-  const proxy = await startProxy({ versions: [{ name: 'v1', revision: 1 }], endpoints: [{ address: pod.address, version: 'v1' }] }, { 'shutdown.drainDelay': '300ms' });
+  const proxy = await startProxy(
+    { versions: [{ name: 'v1', revision: 1 }], endpoints: [{ address: pod.address, version: 'v1' }] },
+    { 'shutdown.drainDelay': '300ms' },
+  );
   t.teardown(() => proxy.stop());
 
   t.equal((await fetch(`${proxy.adminUrl}/livez`)).status, 200);
@@ -40,7 +43,9 @@ t.test('livez, readyz, metrics and status reflect the traffic', async (t) => {
     glidepath: String,
     inFlight: 0,
     discovery: { source: /endpoints file/, lastError: null },
-    versions: [{ name: 'v1', revision: 1, weight: 10000, endpoints: [{ address: pod.address, state: 'ready' }], requests: 23, failures: 3 }],
+    versions: [
+      { name: 'v1', revision: 1, weight: 10000, endpoints: [{ address: pod.address, state: 'ready' }], requests: 23, failures: 3 },
+    ],
     rejected: { duplicate_host: 1 },
   });
 
@@ -81,22 +86,38 @@ t.test('routes, methods and the bearer token', async (t) => {
   t.match(await noToken.json(), { error: 'GP_UNAUTHORIZED', message: /a bearer token is required/ });
   const wrong = await fetch(`${url}/actions/ping`, { method: 'POST', headers: { authorization: 'Bearer wrong!' } });
   t.equal(wrong.status, 401);
-  t.equal(wrong.headers.get('www-authenticate'), 'Bearer realm="glidepath-admin", error="invalid_token"', 'RFC 6750 §3: a wrong token is invalid_token');
+  t.equal(
+    wrong.headers.get('www-authenticate'),
+    'Bearer realm="glidepath-admin", error="invalid_token"',
+    'RFC 6750 §3: a wrong token is invalid_token',
+  );
   t.match(await wrong.json(), { message: /does not match admin\.token/ });
-  t.equal((await fetch(`${url}/actions/ping`, { method: 'POST', headers: { authorization: 'Bearer s3cretX' } })).status, 401, 'a longer token is wrong too');
+  t.equal(
+    (await fetch(`${url}/actions/ping`, { method: 'POST', headers: { authorization: 'Bearer s3cretX' } })).status,
+    401,
+    'a longer token is wrong too',
+  );
   const ok = await fetch(`${url}/actions/ping`, { method: 'POST', headers: { authorization: 'Bearer s3cret' }, body: '{"x":1}' });
   t.equal(ok.status, 200);
   t.same(await ok.json(), { called: 1, body: { x: 1 } });
 });
 
 async function adminServer(t: Test, deps: Partial<AdminDeps>): Promise<string> {
-  const server = createAdminServer({ isLive: () => true, isReady: () => true, metrics: async () => ({ contentType: 'text/plain', body: '' }), status: () => ({}), token: '', ...deps });
+  const server = createAdminServer({
+    isLive: () => true,
+    isReady: () => true,
+    metrics: async () => ({ contentType: 'text/plain', body: '' }),
+    status: () => ({}),
+    token: '',
+    ...deps,
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => void server.close());
   return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
 
-const post = (url: string, body?: string, token = 's3cret') => fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { body }) });
+const post = (url: string, body?: string, token = 's3cret') =>
+  fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { body }) });
 
 t.test('no admin.token: verbs are forbidden (403), whatever the credentials', async (t) => {
   let called = 0;
@@ -106,7 +127,10 @@ t.test('no admin.token: verbs are forbidden (403), whatever the credentials', as
     t.equal(r.status, 403);
     t.equal(r.headers.get('x-glidepath-error'), 'GP_FORBIDDEN');
     t.equal(r.headers.get('www-authenticate'), null, 'no challenge: no credential could succeed');
-    t.match(await r.json(), { error: 'GP_FORBIDDEN', message: /mutating verbs are disabled on this glidepath: set admin\.token \(GLIDEPATH_ADMIN_TOKEN\)/ });
+    t.match(await r.json(), {
+      error: 'GP_FORBIDDEN',
+      message: /mutating verbs are disabled on this glidepath: set admin\.token \(GLIDEPATH_ADMIN_TOKEN\)/,
+    });
   }
   t.equal(called, 0);
   t.equal((await fetch(`${url}/actions/resume`, { method: 'POST' })).status, 403, 'also for a verb nobody registered');
@@ -118,7 +142,10 @@ t.test('rollout verbs without a controller answer 409; unknown verbs 404', async
     const r = await post(`${url}/actions/${verb}`, '{"reason":"test"}');
     t.equal(r.status, 409, verb);
     t.equal(r.headers.get('x-glidepath-error'), 'GP_CONFLICT');
-    t.match(await r.json(), { error: 'GP_CONFLICT', message: new RegExp(`no rollout controller: glidepath runs without --deployment .*nothing to ${verb}`) });
+    t.match(await r.json(), {
+      error: 'GP_CONFLICT',
+      message: new RegExp(`no rollout controller: glidepath runs without --deployment .*nothing to ${verb}`),
+    });
   }
   t.equal((await post(`${url}/actions/abort`, undefined, 'nope')).status, 401, 'credentials are checked before state');
   t.equal((await fetch(`${url}/actions/abort`)).status, 405, 'a known verb is POST only');

@@ -55,7 +55,11 @@ export async function startDemoPods(t: Test): Promise<Pod[]> {
 
 let seq = 0;
 /** glidepath in this process: v1 at 90 %, v2 at 10 %, admin.token as given, stopped with `t`. */
-export async function glidepath(t: Test, pods: readonly Pod[], options: { token: string; actions?: Record<string, AdminAction> }): Promise<{ app: App; adminUrl: string; proxyUrl: string }> {
+export async function glidepath(
+  t: Test,
+  pods: readonly Pod[],
+  options: { token: string; actions?: Record<string, AdminAction> },
+): Promise<{ app: App; adminUrl: string; proxyUrl: string }> {
   const file = join(dir, `endpoints-${++seq}.yaml`);
   writeFileSync(
     file,
@@ -68,10 +72,16 @@ export async function glidepath(t: Test, pods: readonly Pod[], options: { token:
     }),
   );
   const config = loadConfig({
-    flags: { listen: '127.0.0.1:0', 'admin.listen': '127.0.0.1:0', 'endpoints.file': file, 'admin.token': options.token, 'shutdown.drainDelay': '0s', 'shutdown.gracePeriod': '2s' },
+    flags: {
+      listen: '127.0.0.1:0',
+      'admin.listen': '127.0.0.1:0',
+      'endpoints.file': file,
+      'admin.token': options.token,
+      'shutdown.drainDelay': '0s',
+      'shutdown.gracePeriod': '2s',
+    },
   });
   const app = await startApp(config, { logger: silentLogger, ...(options.actions ? { actions: options.actions } : {}) });
   t.teardown(() => app.stop());
   return { app, adminUrl: `http://127.0.0.1:${app.adminAddress.port}`, proxyUrl: `http://127.0.0.1:${app.proxyAddress.port}` };
 }
-

@@ -20,9 +20,20 @@ t.test('status: the table and --json from a running glidepath', async (t) => {
   t.match(table.out, /^discovery: endpoints file .*endpoints-\d+\.yaml \(1 update, last \d{4}-\d\d-\d\dT[^)]+\): ok$/m);
   t.match(table.out, /^VERSION +REVISION +WEIGHT +EFFECTIVE +READY +REQUESTS +FAILURES +FAILED$/m);
   const rows = [...table.out.matchAll(/^(v[12]) +([12]) +(\d+)% +(\d+)% +1\/1 +(\d+) +(\d+) +(\S+)$/gm)];
-  t.same(rows.map((r) => [r[1], r[2], r[3], r[4]]).sort(), [['v1', '1', '90', '90'], ['v2', '2', '10', '10']]);
-  t.equal(rows.reduce((sum, r) => sum + Number(r[5]), 0), 42, 'every request counted once, on the version that served it');
-  t.equal(rows.reduce((sum, r) => sum + Number(r[6]), 0), 2, 'the two 503s are the failures');
+  t.same(rows.map((r) => [r[1], r[2], r[3], r[4]]).sort(), [
+    ['v1', '1', '90', '90'],
+    ['v2', '2', '10', '10'],
+  ]);
+  t.equal(
+    rows.reduce((sum, r) => sum + Number(r[5]), 0),
+    42,
+    'every request counted once, on the version that served it',
+  );
+  t.equal(
+    rows.reduce((sum, r) => sum + Number(r[6]), 0),
+    2,
+    'the two 503s are the failures',
+  );
   t.match(table.out, /^rollout: none reported \(no rollout controller: glidepath runs without --deployment\)$/m);
   t.notMatch(table.out, /\x1b\[/, 'no colour into a pipe');
 
@@ -42,7 +53,10 @@ t.test('unreachable, silent, or not the admin listener', async (t) => {
   const dead = await unusedPort();
   const refused = await cli(['status', '--admin', `http://127.0.0.1:${dead}`]);
   t.equal(refused.code, 1);
-  t.equal(refused.err, `glidepath status: cannot reach the glidepath admin API at http://127.0.0.1:${dead}: is glidepath running, and is admin.listen that address? (connection refused)\n`);
+  t.equal(
+    refused.err,
+    `glidepath status: cannot reach the glidepath admin API at http://127.0.0.1:${dead}: is glidepath running, and is admin.listen that address? (connection refused)\n`,
+  );
   const refusedVerb = await cli(['abort', '--admin', `127.0.0.1:${dead}`], { GLIDEPATH_ADMIN_TOKEN: TOKEN });
   t.equal(refusedVerb.code, 1);
   t.match(refusedVerb.err, /cannot reach the glidepath admin API/);
@@ -58,7 +72,10 @@ t.test('unreachable, silent, or not the admin listener', async (t) => {
   const port = (silent.address() as net.AddressInfo).port;
   const slow = await cli(['pause', '--admin', `127.0.0.1:${port}`, '--timeout', '300ms'], { GLIDEPATH_ADMIN_TOKEN: TOKEN });
   t.equal(slow.code, 1);
-  t.equal(slow.err, `glidepath pause: the glidepath admin API at http://127.0.0.1:${port} did not answer within 300 ms (--timeout): is it overloaded, or is that address something else?\n`);
+  t.equal(
+    slow.err,
+    `glidepath pause: the glidepath admin API at http://127.0.0.1:${port} did not answer within 300 ms (--timeout): is it overloaded, or is that address something else?\n`,
+  );
   // Without the timeout the run would hang until cli() kills it at 20 s (code null, no message).
   t.ok(slow.ms < 15_000, `bounded by --timeout (${slow.ms} ms including node start-up on a loaded machine)`);
 
@@ -66,7 +83,10 @@ t.test('unreachable, silent, or not the admin listener', async (t) => {
   const gp = await glidepath(t, pods, { token: TOKEN });
   const proxied = await cli(['abort', '--admin', gp.proxyUrl], { GLIDEPATH_ADMIN_TOKEN: TOKEN });
   t.equal(proxied.code, 1, 'a 200 from the application is not an accepted abort');
-  t.match(proxied.err, /answered 200 OK without the glidepath admin header: is --admin the glidepath admin listener \(admin\.listen\), not the proxy port\?/);
+  t.match(
+    proxied.err,
+    /answered 200 OK without the glidepath admin header: is --admin the glidepath admin listener \(admin\.listen\), not the proxy port\?/,
+  );
   t.match((await cli(['status', '--admin', gp.proxyUrl])).err, /not the proxy port/);
 });
 

@@ -15,7 +15,10 @@ t.test('verbs against a glidepath with no rollout controller: 409, said plainly'
     const r = await cli([verb, '--admin', gp.adminUrl], { GLIDEPATH_ADMIN_TOKEN: TOKEN });
     t.equal(r.code, 1, verb);
     t.equal(r.out, '');
-    t.equal(r.err, `glidepath ${verb}: the admin API answered 409 GP_CONFLICT: no rollout controller: glidepath runs without --deployment (static endpoints), so there is nothing to ${verb}\n`);
+    t.equal(
+      r.err,
+      `glidepath ${verb}: the admin API answered 409 GP_CONFLICT: no rollout controller: glidepath runs without --deployment (static endpoints), so there is nothing to ${verb}\n`,
+    );
   }
 });
 
@@ -52,7 +55,10 @@ t.test('the token: from a file or GLIDEPATH_ADMIN_TOKEN; wrong is 401, absent is
 
   const wrong = await cli(['pause', '--admin', gp.adminUrl], { GLIDEPATH_ADMIN_TOKEN: 'not-the-token' });
   t.equal(wrong.code, 1);
-  t.equal(wrong.err, 'glidepath pause: the admin API refused the token: the bearer token does not match admin.token; use the admin.token of that glidepath (--token-file FILE or GLIDEPATH_ADMIN_TOKEN)\n');
+  t.equal(
+    wrong.err,
+    'glidepath pause: the admin API refused the token: the bearer token does not match admin.token; use the admin.token of that glidepath (--token-file FILE or GLIDEPATH_ADMIN_TOKEN)\n',
+  );
 
   const none = await cli(['pause', '--admin', gp.adminUrl]);
   t.equal(none.code, 2);
@@ -64,11 +70,18 @@ t.test('the token: from a file or GLIDEPATH_ADMIN_TOKEN; wrong is 401, absent is
   t.match(missingFile.err, /cannot read the token file .*nope: no such file/);
   const emptyFile = join(dir, 'empty');
   writeFileSync(emptyFile, '\n');
-  t.match((await cli(['pause', '--admin', gp.adminUrl, '--token-file', emptyFile])).err, /the admin token from --token-file .*empty is empty/);
+  t.match(
+    (await cli(['pause', '--admin', gp.adminUrl, '--token-file', emptyFile])).err,
+    /the admin token from --token-file .*empty is empty/,
+  );
 
   const refused = await cli(['resume', '--admin', gp.adminUrl], { GLIDEPATH_ADMIN_TOKEN: TOKEN });
   t.equal(refused.code, 1);
-  t.equal(refused.err, 'glidepath resume: the admin API answered 409 GP_CONFLICT: the rollout is not paused\n', 'the controller refusal comes through');
+  t.equal(
+    refused.err,
+    'glidepath resume: the admin API answered 409 GP_CONFLICT: the rollout is not paused\n',
+    'the controller refusal comes through',
+  );
   t.equal(calls.length, 3, 'only the accepted calls reached actions');
 });
 
@@ -76,6 +89,9 @@ t.test('verbs are disabled without admin.token: 403, not 401', async (t) => {
   const gp = await glidepath(t, pods, { token: '' });
   const r = await cli(['abort', '--admin', gp.adminUrl, '--reason', 'bad deploy'], { GLIDEPATH_ADMIN_TOKEN: TOKEN });
   t.equal(r.code, 1);
-  t.equal(r.err, 'glidepath abort: the admin API refused the verb: mutating verbs are disabled on this glidepath: set admin.token (GLIDEPATH_ADMIN_TOKEN) where it runs\n');
+  t.equal(
+    r.err,
+    'glidepath abort: the admin API refused the verb: mutating verbs are disabled on this glidepath: set admin.token (GLIDEPATH_ADMIN_TOKEN) where it runs\n',
+  );
   t.equal((await cli(['status', '--admin', gp.adminUrl])).code, 0, 'status needs no token');
 });

@@ -27,12 +27,19 @@ t.test('--version and -v print the package version', async (t) => {
 t.test('--help lists the commands; help per command', async (t) => {
   const r = run(['--help']);
   t.equal(r.code, 0);
-  for (const c of ['serve', 'check-config', 'status', 'promote', 'abort', 'pause', 'resume', 'demo-app']) t.match(r.out, new RegExp(`\\n  ${c} `));
+  for (const c of ['serve', 'check-config', 'status', 'promote', 'abort', 'pause', 'resume', 'demo-app'])
+    t.match(r.out, new RegExp(`\\n  ${c} `));
   const serve = run(['help', 'serve']);
   t.equal(serve.code, 0);
-  t.match(serve.out, /Usage: glidepath serve \[--config FILE\] \[--listen HOST:PORT\] \[--admin HOST:PORT\] \[--endpoints FILE\] \[--log-level LEVEL\]/);
+  t.match(
+    serve.out,
+    /Usage: glidepath serve \[--config FILE\] \[--listen HOST:PORT\] \[--admin HOST:PORT\] \[--endpoints FILE\] \[--log-level LEVEL\]/,
+  );
   t.match(run(['check-config', '--help']).out, /Usage: glidepath check-config FILE/);
-  t.match(run(['help', 'abort']).out, /Usage: glidepath abort \[--admin URL\] \[--token-file FILE\] \[--reason TEXT\] \[--json\] \[--timeout DURATION\]\n\n.*\n.*\nSends POST \/actions\/abort/);
+  t.match(
+    run(['help', 'abort']).out,
+    /Usage: glidepath abort \[--admin URL\] \[--token-file FILE\] \[--reason TEXT\] \[--json\] \[--timeout DURATION\]\n\n.*\n.*\nSends POST \/actions\/abort/,
+  );
 });
 
 t.test('usage errors exit 2 with a message', async (t) => {
@@ -65,7 +72,10 @@ t.test('check-config: ok exits 0; every error with its path exits 1', async (t) 
   t.match(r.err, /upstream\.maxConnectionsPerEndpoint: /);
 
   const badEndpoints = join(dir, 'bad-endpoints.yaml');
-  writeFileSync(badEndpoints, 'versions: [{ name: v1, revision: 1, weight: 10 }, { name: v2, revision: 2, weight: 20 }]\nendpoints: [{ address: nowhere, version: v3 }]\n');
+  writeFileSync(
+    badEndpoints,
+    'versions: [{ name: v1, revision: 1, weight: 10 }, { name: v2, revision: 2, weight: 20 }]\nendpoints: [{ address: nowhere, version: v3 }]\n',
+  );
   const cfg = join(dir, 'cfg-bad-endpoints.yaml');
   writeFileSync(cfg, `endpoints:\n  file: ${badEndpoints}\n`);
   const e = run(['check-config', cfg]);
@@ -92,7 +102,9 @@ t.test('serve without a discovery source says what to set', async (t) => {
 
 t.test('serve reports a port in use clearly', async (t) => {
   const endpoints = join(dir, 'endpoints.yaml');
-  const first = spawn(process.execPath, [CLI, 'serve', '--endpoints', endpoints, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const first = spawn(process.execPath, [CLI, 'serve', '--endpoints', endpoints, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.teardown(() => void first.kill('SIGKILL'));
   const adminPort = await new Promise<number>((resolve) => {
     let out = '';

@@ -61,7 +61,14 @@ const evidence: Evidence = {
 const progressing: StatusDocument = {
   ...base,
   versions: [
-    { name: '7f9c6d5b8', revision: 4, weight: 7500, effectiveWeight: 7500, endpoints: [ready, ready, ready, terminating], ...counters(120340, 24) },
+    {
+      name: '7f9c6d5b8',
+      revision: 4,
+      weight: 7500,
+      effectiveWeight: 7500,
+      endpoints: [ready, ready, ready, terminating],
+      ...counters(120340, 24),
+    },
     { name: '5d4c8b7a9', revision: 5, weight: 2500, effectiveWeight: 2500, endpoints: [ready], ...counters(40111, 9) },
   ],
   rollout: {
@@ -111,7 +118,14 @@ t.test('the versions table is aligned: every row has its cells under the headers
   const doc: StatusDocument = {
     ...base,
     versions: [
-      { name: 'a-very-long-version-name', revision: 12345, weight: 3333, effectiveWeight: 10000, endpoints: [ready], ...counters(1_234_567, 1) },
+      {
+        name: 'a-very-long-version-name',
+        revision: 12345,
+        weight: 3333,
+        effectiveWeight: 10000,
+        endpoints: [ready],
+        ...counters(1_234_567, 1),
+      },
       { name: 'b', revision: 1, weight: 6667, effectiveWeight: 0, endpoints: [terminating], ...counters(0, 0) },
     ],
     unrouted: counters(5, 5),
@@ -145,9 +159,24 @@ t.test('an aborted rollout says why, when, and how fast the canary was cut', asy
       stable: '7f9c6d5b8',
       canary: '5d4c8b7a9',
       step: { index: 0, count: 4, setWeight: 5 },
-      abort: { reason: 'failure-rate', decidedAt: '2026-12-02T16:41:07.412Z', cutMs: 3.4, message: 'rolled back to revision 4; template 5d4c8b7a9 will not be rolled out again until it changes' },
-      evidence: { ...evidence, lnE: Math.log(412.7), abort: 'failure-rate', abortDecidedAt: 123456, rateRatio: { lower: 12.5, upper: Infinity } },
-      decisions: Array.from({ length: 8 }, (_, i) => ({ at: `2026-12-02T16:4${i}:00.000Z`, action: i === 7 ? 'abort' : 'hold', reason: `decision ${i + 1}` })),
+      abort: {
+        reason: 'failure-rate',
+        decidedAt: '2026-12-02T16:41:07.412Z',
+        cutMs: 3.4,
+        message: 'rolled back to revision 4; template 5d4c8b7a9 will not be rolled out again until it changes',
+      },
+      evidence: {
+        ...evidence,
+        lnE: Math.log(412.7),
+        abort: 'failure-rate',
+        abortDecidedAt: 123456,
+        rateRatio: { lower: 12.5, upper: Infinity },
+      },
+      decisions: Array.from({ length: 8 }, (_, i) => ({
+        at: `2026-12-02T16:4${i}:00.000Z`,
+        action: i === 7 ? 'abort' : 'hold',
+        reason: `decision ${i + 1}`,
+      })),
     },
   };
   const text = renderStatus(aborted);
@@ -181,7 +210,11 @@ t.test('paused, proven, completed: the words an operator acts on', async (t) => 
   t.match(paused, /^ {2}paused: too little traffic: 2,400 more canary requests needed by maxStepDuration$/m);
   t.match(paused, /^ {2}advance test: e 25 of 20: proven not worse$/m);
 
-  const completed = renderStatus({ ...base, versions: progressing.versions, rollout: { phase: 'completed', mode: 'observe', stable: '5d4c8b7a9', step: { index: 4, count: 4, setWeight: 100 } } });
+  const completed = renderStatus({
+    ...base,
+    versions: progressing.versions,
+    rollout: { phase: 'completed', mode: 'observe', stable: '5d4c8b7a9', step: { index: 4, count: 4, setWeight: 100 } },
+  });
   t.match(completed, /^rollout: completed \(observe mode\)$/m, 'a finished rollout shows no step');
   t.match(completed, /^ {2}stable 5d4c8b7a9$/m, 'and only the version now stable');
   t.notMatch(completed, /abort test|budget/, 'no evidence, no evidence lines');
@@ -202,7 +235,15 @@ rollout: none reported (no rollout controller: glidepath runs without --deployme
   const broken = renderStatus({
     ...base,
     uptimeSeconds: 59,
-    discovery: { source: 'endpoints file /etc/glidepath/endpoints.yaml', updates: 1, updatedAt: null, lastError: { code: 'GP_ENDPOINTS_INVALID', message: 'endpoints.yaml: 2 errors\n  endpoints[0].address: expected "host:port"\n  endpoints[1].version: unknown version "v3"' } },
+    discovery: {
+      source: 'endpoints file /etc/glidepath/endpoints.yaml',
+      updates: 1,
+      updatedAt: null,
+      lastError: {
+        code: 'GP_ENDPOINTS_INVALID',
+        message: 'endpoints.yaml: 2 errors\n  endpoints[0].address: expected "host:port"\n  endpoints[1].version: unknown version "v3"',
+      },
+    },
     versions: [],
     rejected: { duplicate_host: 2, target_form: 1, too_many_headers: 0 },
     fallback: true,
@@ -211,7 +252,11 @@ rollout: none reported (no rollout controller: glidepath runs without --deployme
   });
   t.match(broken, /^glidepath 0\.1\.0, up 59s, 3 in flight$/m);
   t.match(broken, /^discovery: endpoints file \/etc\/glidepath\/endpoints\.yaml \(1 update\): ERROR$/m);
-  t.match(broken, /^ {2}GP_ENDPOINTS_INVALID: endpoints\.yaml: 2 errors\n {4}endpoints\[0\]\.address: expected "host:port"\n {4}endpoints\[1\]/m, 'a multi-line error stays indented');
+  t.match(
+    broken,
+    /^ {2}GP_ENDPOINTS_INVALID: endpoints\.yaml: 2 errors\n {4}endpoints\[0\]\.address: expected "host:port"\n {4}endpoints\[1\]/m,
+    'a multi-line error stays indented',
+  );
   t.match(broken, /^fallback: no ready endpoint anywhere/m);
   t.match(broken, /^panic: every ready endpoint is ejected/m);
   t.match(broken, /^leader: identity glidepath-7d9f-abcde, isLeader true, since 2026-12-02T16:00:00Z$/m);

@@ -10,9 +10,19 @@ import { waitFor } from '../../testkit/wait.ts';
 
 const CM = '/api/v1/namespaces/default/configmaps';
 
-async function api(cluster: Cluster, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: Record<string, unknown>; contentType: string | null }> {
-  const res = await fetch(`${cluster.url}${path}`, { method, headers: { 'content-type': contentType }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: res.status, body: await res.json() as Record<string, unknown>, contentType: res.headers.get('content-type') };
+async function api(
+  cluster: Cluster,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; body: Record<string, unknown>; contentType: string | null }> {
+  const res = await fetch(`${cluster.url}${path}`, {
+    method,
+    headers: { 'content-type': contentType },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, contentType: res.headers.get('content-type') };
 }
 
 t.test('watch headers are flushed before any event, and events replay from a resourceVersion', async (t) => {
@@ -33,7 +43,10 @@ t.test('watch headers are flushed before any event, and events replay from a res
   const w = await rawWatch(cluster, `${CM}?resourceVersion=${rv}`, (e) => events.push(e));
   t.teardown(() => w.stop());
   await waitFor('the replay', () => events.length === 2);
-  t.same(events.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED a', 'ADDED b']);
+  t.same(
+    events.map((e) => `${e.type} ${e.object.metadata.name}`),
+    ['ADDED a', 'ADDED b'],
+  );
   t.equal((events[0]?.object as { kind?: string }).kind, 'ConfigMap', 'watch events carry kind and apiVersion');
   t.ok(Number(events[1]?.object.metadata.resourceVersion) > Number(events[0]?.object.metadata.resourceVersion));
   const listed = await api(cluster, 'GET', CM);
@@ -53,7 +66,10 @@ t.test('a watch without resourceVersion starts with the current state; selectors
   await api(cluster, 'PATCH', `${CM}/x`, { data: { k: 'v' } }, 'application/merge-patch+json');
   await api(cluster, 'DELETE', `${CM}/x`);
   await waitFor('five events', () => events.length === 5);
-  t.same(events.map((e) => e.type), ['ADDED', 'DELETED', 'ADDED', 'MODIFIED', 'DELETED']);
+  t.same(
+    events.map((e) => e.type),
+    ['ADDED', 'DELETED', 'ADDED', 'MODIFIED', 'DELETED'],
+  );
   t.equal(events[1]?.object.metadata.labels?.tier, 'a', 'leaving the selector sends the last matching state');
 });
 
@@ -77,7 +93,15 @@ t.test('bookmarks, timeoutSeconds, and 410 Expired in the stream', async (t) => 
   await w2.done;
   t.equal(expired.length, 1);
   t.equal(expired[0]?.type, 'ERROR');
-  t.match(expired[0]?.object, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Expired', code: 410, message: /^too old resource version: 1 \(\d+\)$/ });
+  t.match(expired[0]?.object, {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    reason: 'Expired',
+    code: 410,
+    message: /^too old resource version: 1 \(\d+\)$/,
+  });
 
   cluster.faults.expireNextWatch();
   const forced: WatchEvent[] = [];

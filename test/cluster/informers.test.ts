@@ -26,25 +26,39 @@ function deploymentBody(replicas: number): k8s.V1Deployment {
 }
 
 /** An informer stops for good on errors (client-node's ListWatch.doneHandler), so restart it with back-off. */
-function resilientInformer<T extends k8s.KubernetesObject>(kc: k8s.KubeConfig, path: string, listFn: () => Promise<k8s.KubernetesListObject<T>>, labelSelector?: string) {
+function resilientInformer<T extends k8s.KubernetesObject>(
+  kc: k8s.KubeConfig,
+  path: string,
+  listFn: () => Promise<k8s.KubernetesListObject<T>>,
+  labelSelector?: string,
+) {
   const informer = k8s.makeInformer<T>(kc, path, listFn, labelSelector);
   let stopping = false;
   let delay = 200;
   let timer: NodeJS.Timeout | undefined;
   const errors: unknown[] = [];
-  const reset = (): void => { delay = 200; };
+  const reset = (): void => {
+    delay = 200;
+  };
   informer.on('add', reset);
   informer.on('update', reset);
   informer.on('error', (err: unknown) => {
     if (stopping || (err as { name?: string })?.name === 'AbortError') return;
     errors.push(err);
-    timer = setTimeout(() => { if (!stopping) void informer.start().catch(() => {}); }, delay);
+    timer = setTimeout(() => {
+      if (!stopping) void informer.start().catch(() => {});
+    }, delay);
     delay = Math.min(delay * 2, 10_000);
   });
   return {
-    informer, errors,
+    informer,
+    errors,
     start: () => informer.start(),
-    stop: async () => { stopping = true; clearTimeout(timer); await informer.stop(); },
+    stop: async () => {
+      stopping = true;
+      clearTimeout(timer);
+      await informer.stop();
+    },
   };
 }
 
@@ -69,14 +83,19 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
 t.test('an informer lists, then watches adds, updates and deletes', async (t) => {
   const { apps, names, w } = await setup(t);
   let readyUpdates = 0;
-  w.informer.on('update', (p) => { if (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) readyUpdates++; });
+  w.informer.on('update', (p) => {
+    if (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) readyUpdates++;
+  });
   await apps.createNamespacedDeployment({ namespace: NS, body: deploymentBody(2) });
   await waitFor('two pods in the cache', () => names.size === 2);
   await waitFor('ready updates', () => readyUpdates >= 2);
   const cached = w.informer.list(NS);
   t.equal(cached.length, 2);
   for (const p of cached) t.match(p.metadata?.name, /^web-[b-z2-9]+-[b-z2-9]{5}$/);
-  await apps.patchNamespacedDeploymentScale({ name: 'web', namespace: NS, body: { spec: { replicas: 0 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  await apps.patchNamespacedDeploymentScale(
+    { name: 'web', namespace: NS, body: { spec: { replicas: 0 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
   await waitFor('the pods to be deleted from the cache', () => names.size === 0, 10_000);
   t.same(w.errors, []);
 });
@@ -101,7 +120,10 @@ t.test('410 Expired makes the informer relist', async (t) => {
   cluster.faults.endWatches();
   await waitFor('a relist after compaction', () => listRequests(cluster) > listsMid, 5_000);
 
-  await apps.patchNamespacedDeploymentScale({ name: 'web', namespace: NS, body: { spec: { replicas: 2 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  await apps.patchNamespacedDeploymentScale(
+    { name: 'web', namespace: NS, body: { spec: { replicas: 2 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
   await waitFor('the informer keeps following changes', () => names.size === 2);
   t.same(w.errors, [], '410 is not an error for an informer');
 });
@@ -115,18 +137,27 @@ t.test('the restart wrapper recovers from a 500 and from a dropped connection', 
   cluster.faults.endWatches();
   await waitFor('the 500 to reach the informer', () => w.errors.length === 1);
   t.equal((w.errors[0] as { statusCode?: number }).statusCode, 500);
-  await apps.patchNamespacedDeploymentScale({ name: 'web', namespace: NS, body: { spec: { replicas: 2 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  await apps.patchNamespacedDeploymentScale(
+    { name: 'web', namespace: NS, body: { spec: { replicas: 2 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
   await waitFor('changes after the restart', () => names.size === 2);
 
   cluster.faults.dropWatches();
   await waitFor('the reset to reach the informer', () => w.errors.length === 2);
-  await apps.patchNamespacedDeploymentScale({ name: 'web', namespace: NS, body: { spec: { replicas: 1 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  await apps.patchNamespacedDeploymentScale(
+    { name: 'web', namespace: NS, body: { spec: { replicas: 1 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
   await waitFor('changes after the second restart', () => names.size === 1, 10_000);
 
   cluster.faults.dropNextConnection();
   cluster.faults.endWatches();
   await waitFor('the dropped reconnect to reach the informer', () => w.errors.length === 3);
-  await apps.patchNamespacedDeploymentScale({ name: 'web', namespace: NS, body: { spec: { replicas: 2 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  await apps.patchNamespacedDeploymentScale(
+    { name: 'web', namespace: NS, body: { spec: { replicas: 2 } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
   await waitFor('changes after the third restart', () => names.size === 2);
 });
 

@@ -12,7 +12,11 @@ t.test('apply a Deployment and a Service, roll out, and get what a cluster shows
   t.match(applied, /deployment.apps\/web created/);
   t.match(applied, /service\/web created/);
   t.match(await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=20s']), /deployment "web" successfully rolled out/);
-  t.match(await kubectlOk(cluster, ['apply', '-f', '-'], { input: manifest }), /deployment.apps\/web unchanged/, 'a second apply changes nothing');
+  t.match(
+    await kubectlOk(cluster, ['apply', '-f', '-'], { input: manifest }),
+    /deployment.apps\/web unchanged/,
+    'a second apply changes nothing',
+  );
 
   const pods = await kubectlOk(cluster, ['get', 'po', '-o', 'wide']);
   t.match(pods, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES/);
@@ -39,9 +43,13 @@ t.test('apply a Deployment and a Service, roll out, and get what a cluster shows
   t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '1');
   t.equal(d.metadata.generation, 1);
   t.equal(d.status.observedGeneration, 1);
-  t.same(d.status.conditions.map((c: { type: string; reason: string }) => `${c.type}/${c.reason}`).sort(), ['Available/MinimumReplicasAvailable', 'Progressing/NewReplicaSetAvailable']);
+  t.same(d.status.conditions.map((c: { type: string; reason: string }) => `${c.type}/${c.reason}`).sort(), [
+    'Available/MinimumReplicasAvailable',
+    'Progressing/NewReplicaSetAvailable',
+  ]);
 
-  const slice = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'json'])).items[0];
+  const slice = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'json']))
+    .items[0];
   t.equal(slice.metadata.labels['endpointslice.kubernetes.io/managed-by'], 'endpointslice-controller.k8s.io');
   t.match(slice.metadata.ownerReferences[0], { kind: 'Service', name: 'web', controller: true, blockOwnerDeletion: true });
   t.same(slice.ports, [{ name: 'web', port: 8080, protocol: 'TCP' }], 'the named targetPort is resolved');
@@ -54,7 +62,7 @@ t.test('apply a Deployment and a Service, roll out, and get what a cluster shows
   // Each pod really listens on its own loopback IP and port, and reports its version.
   for (const e of slice.endpoints) {
     const res = await fetch(`http://${e.addresses[0]}:8080/`);
-    const body = await res.json() as { version: string; pod: string };
+    const body = (await res.json()) as { version: string; pod: string };
     t.equal(body.version, 'v1', 'APP_VERSION comes from the image tag');
     t.equal(body.pod, e.targetRef.name);
   }
@@ -63,13 +71,19 @@ t.test('apply a Deployment and a Service, roll out, and get what a cluster shows
 
 t.test('imperative creates send protobuf, and the server decodes them', async (t) => {
   const cluster = await testCluster(t);
-  t.match(await kubectlOk(cluster, ['create', 'deployment', 'imp', '--image=demo:v7', '--port=8080', '--replicas=2']), /deployment.apps\/imp created/);
+  t.match(
+    await kubectlOk(cluster, ['create', 'deployment', 'imp', '--image=demo:v7', '--port=8080', '--replicas=2']),
+    /deployment.apps\/imp created/,
+  );
   t.ok(cluster.requests.some((r) => r.method === 'POST' && r.contentType === 'application/vnd.kubernetes.protobuf' && r.status === 201));
   t.match(await kubectlOk(cluster, ['expose', 'deployment', 'imp', '--port=80', '--target-port=8080']), /service\/imp exposed/);
   t.match(await kubectlOk(cluster, ['create', 'secret', 'generic', 'sec', '--from-literal=password=hunter2']), /secret\/sec created/);
   t.match(await kubectlOk(cluster, ['create', 'configmap', 'cfg', '--from-literal=k=v']), /configmap\/cfg created/);
   t.match(await kubectlOk(cluster, ['create', 'namespace', 'other']), /namespace\/other created/);
-  t.equal(Buffer.from(await kubectlOk(cluster, ['get', 'secret', 'sec', '-o', 'jsonpath={.data.password}']), 'base64').toString(), 'hunter2');
+  t.equal(
+    Buffer.from(await kubectlOk(cluster, ['get', 'secret', 'sec', '-o', 'jsonpath={.data.password}']), 'base64').toString(),
+    'hunter2',
+  );
   await kubectlOk(cluster, ['rollout', 'status', 'deployment/imp', '--timeout=20s']);
   const d = JSON.parse(await kubectlOk(cluster, ['get', 'deploy', 'imp', '-o', 'json']));
   t.equal(d.spec.template.spec.containers[0].image, 'demo:v7');
@@ -82,7 +96,11 @@ t.test('scale, shortNames, errors', async (t) => {
   const cluster = await testCluster(t);
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('web', { replicas: 1 }) });
   t.match(await kubectlOk(cluster, ['scale', 'deploy/web', '--replicas=3']), /deployment.apps\/web scaled/);
-  await waitFor('3 ready replicas', async () => (await kubectlOk(cluster, ['get', 'deploy', 'web', '-o', 'jsonpath={.status.readyReplicas}'])) === '3', 15_000);
+  await waitFor(
+    '3 ready replicas',
+    async () => (await kubectlOk(cluster, ['get', 'deploy', 'web', '-o', 'jsonpath={.status.readyReplicas}'])) === '3',
+    15_000,
+  );
   const scale = cluster.requests.find((r) => r.method === 'PATCH' && r.url.includes('/deployments/web/scale'));
   t.equal(scale?.contentType, 'application/merge-patch+json', 'kubectl scale merge-patches the scale subresource');
   t.match(await kubectlOk(cluster, ['scale', 'rs', '--all', '--replicas=3']), /scaled/);
@@ -92,7 +110,20 @@ t.test('scale, shortNames, errors', async (t) => {
   t.match(missing.stderr, /Error from server \(NotFound\): deployments.apps "nope" not found/);
   const dup = await kubectl(cluster, ['create', 'deployment', 'web', '--image=demo:v1']);
   t.match(dup.stderr, /AlreadyExists|already exists/);
-  const bad = await kubectl(cluster, ['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'bad' }, spec: { selector: { matchLabels: { app: 'x' } }, template: { metadata: { labels: { app: 'y' } }, spec: { containers: [{ name: 'c', image: 'demo:v1' }] } } } }) });
-  t.match(bad.stderr, /The Deployment "bad" is invalid: spec.template.metadata.labels: Invalid value: map\[string\]string\{"app":"y"\}: `selector` does not match template `labels`/);
+  const bad = await kubectl(cluster, ['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'bad' },
+      spec: {
+        selector: { matchLabels: { app: 'x' } },
+        template: { metadata: { labels: { app: 'y' } }, spec: { containers: [{ name: 'c', image: 'demo:v1' }] } },
+      },
+    }),
+  });
+  t.match(
+    bad.stderr,
+    /The Deployment "bad" is invalid: spec.template.metadata.labels: Invalid value: map\[string\]string\{"app":"y"\}: `selector` does not match template `labels`/,
+  );
   t.match(await kubectlOk(cluster, ['get', 'all']), /deployment.apps\/web/, '`get all` follows the categories');
 });

@@ -38,7 +38,9 @@ t.test('set image respects maxSurge and maxUnavailable at every moment; undo re-
     if (e.type === 'DELETED') pods.delete(p.metadata.name ?? '');
     else pods.set(p.metadata.name ?? '', p);
     if (!rolling) return;
-    const live = [...pods.values()].filter((x) => !x.metadata.deletionTimestamp && x.status?.phase !== 'Succeeded' && x.status?.phase !== 'Failed');
+    const live = [...pods.values()].filter(
+      (x) => !x.metadata.deletionTimestamp && x.status?.phase !== 'Succeeded' && x.status?.phase !== 'Failed',
+    );
     const available = live.filter((x) => x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
     maxSeenTotal = Math.max(maxSeenTotal, live.length);
     minSeenAvailable = Math.min(minSeenAvailable, available);
@@ -54,34 +56,50 @@ t.test('set image respects maxSurge and maxUnavailable at every moment; undo re-
   };
   const podWatch = await rawWatch(cluster, '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb', checkPods);
   const rsWatch = await rawWatch(cluster, '/apis/apps/v1/namespaces/default/replicasets', checkRs);
-  t.teardown(() => { podWatch.stop(); rsWatch.stop(); });
+  t.teardown(() => {
+    podWatch.stop();
+    rsWatch.stop();
+  });
   await sleep(100);
   rolling = true;
 
   t.match(await kubectlOk(cluster, ['set', 'image', 'deployment/web', 'app=demo:v2']), /image updated/);
   const patch = cluster.requests.find((r) => r.method === 'PATCH' && r.url.includes('/deployments/web'));
   t.equal(patch?.contentType, 'application/strategic-merge-patch+json');
-  t.match(await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=40s'], { timeoutMs: 45_000 }), /successfully rolled out/);
+  t.match(
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=40s'], { timeoutMs: 45_000 }),
+    /successfully rolled out/,
+  );
   // The last old pods may still be terminating; the invariant holds through the end of that too.
   await sleep(300);
   t.same(violations, [], 'no observed state broke the rolling-update bounds');
   t.ok(maxSeenTotal > replicas, `surge was used (saw ${maxSeenTotal} pods)`);
   t.ok(minSeenAvailable <= replicas, `availability was at least ${minSeenAvailable}`);
 
-  const afterSet = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as { metadata: { name: string; annotations: Record<string, string> }; spec: { replicas: number } }[];
+  const afterSet = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as {
+    metadata: { name: string; annotations: Record<string, string> };
+    spec: { replicas: number };
+  }[];
   t.equal(afterSet.length, 2);
   const v2 = afterSet.find((r) => r.metadata.name !== firstRs);
   t.equal(v2?.spec.replicas, replicas);
   t.equal(v2?.metadata.annotations['deployment.kubernetes.io/revision'], '2');
   t.equal(v2?.metadata.annotations['deployment.kubernetes.io/max-replicas'], String(maxTotal));
-  for (const p of pods.values()) if (!p.metadata.deletionTimestamp) t.equal(p.metadata.labels?.['pod-template-hash'], v2?.metadata.name.slice('web-'.length));
+  for (const p of pods.values())
+    if (!p.metadata.deletionTimestamp) t.equal(p.metadata.labels?.['pod-template-hash'], v2?.metadata.name.slice('web-'.length));
 
   t.match(await kubectlOk(cluster, ['rollout', 'undo', 'deployment/web']), /rolled back/);
   const undo = cluster.requests.find((r) => r.method === 'PATCH' && r.contentType === 'application/json-patch+json');
   t.ok(undo, 'undo sends a JSON patch (kubectl pkg/polymorphichelpers/rollback.go)');
-  t.match(await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=40s'], { timeoutMs: 45_000 }), /successfully rolled out/);
+  t.match(
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/web', '--timeout=40s'], { timeoutMs: 45_000 }),
+    /successfully rolled out/,
+  );
   t.same(violations, [], 'the rollback respected the bounds too');
-  const afterUndo = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as { metadata: { name: string; annotations: Record<string, string> }; spec: { replicas: number } }[];
+  const afterUndo = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-o', 'json'])).items as {
+    metadata: { name: string; annotations: Record<string, string> };
+    spec: { replicas: number };
+  }[];
   t.equal(afterUndo.length, 2, 'no duplicate ReplicaSet');
   const back = afterUndo.find((r) => r.metadata.name === firstRs);
   t.equal(back?.spec.replicas, replicas, 'the original ReplicaSet is scaled back up');

@@ -17,7 +17,11 @@ t.test('deleting a Deployment cascades in the background; orphan keeps the Repli
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('bg', { replicas: 2, grace: 1 }) });
   await kubectlOk(cluster, ['rollout', 'status', 'deployment/bg', '--timeout=20s']);
   t.match(await kubectlOk(cluster, ['delete', 'deployment', 'bg']), /deployment.apps "bg" deleted/);
-  await waitFor('ReplicaSets and pods to be collected', async () => (await count(cluster, 'rs')) === 0 && (await count(cluster, 'pods')) === 0, 10_000);
+  await waitFor(
+    'ReplicaSets and pods to be collected',
+    async () => (await count(cluster, 'rs')) === 0 && (await count(cluster, 'pods')) === 0,
+    10_000,
+  );
 
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_DEPLOYMENT('orph', { replicas: 1, grace: 1 }) });
   await kubectlOk(cluster, ['rollout', 'status', 'deployment/orph', '--timeout=20s']);
@@ -43,7 +47,9 @@ t.test('deleting a Deployment cascades in the background; orphan keeps the Repli
 t.test('deleting a namespace empties it, then removes it', async (t) => {
   const cluster = await testCluster(t);
   await kubectlOk(cluster, ['create', 'namespace', 'team']);
-  await kubectlOk(cluster, ['apply', '-n', 'team', '-f', '-'], { input: `${DEMO_DEPLOYMENT('web', { replicas: 1, grace: 5, env: { DRAIN_MS: '3000' } })}\n${DEMO_SERVICE('web')}` });
+  await kubectlOk(cluster, ['apply', '-n', 'team', '-f', '-'], {
+    input: `${DEMO_DEPLOYMENT('web', { replicas: 1, grace: 5, env: { DRAIN_MS: '3000' } })}\n${DEMO_SERVICE('web')}`,
+  });
   await kubectlOk(cluster, ['rollout', 'status', '-n', 'team', 'deployment/web', '--timeout=20s']);
   t.match(await kubectlOk(cluster, ['delete', 'namespace', 'team', '--wait=false']), /namespace "team" deleted/);
   t.match(await kubectlOk(cluster, ['get', 'namespace', 'team']), /team\s+Terminating/);
@@ -61,7 +67,10 @@ t.test('bearer-token authentication', async (t) => {
   t.equal((await fetch(`${cluster.url}/version`)).status, 200, '/version is public');
   t.match(cluster.kubeconfigYaml, /insecure-skip-tls-verify: true/);
   const namespaces = await kubeConfig(cluster).makeApiClient(k8s.CoreV1Api).listNamespace();
-  t.ok(namespaces.items.some((n) => n.metadata?.name === 'default'), 'client-node sends the token from the kubeconfig');
+  t.ok(
+    namespaces.items.some((n) => n.metadata?.name === 'default'),
+    'client-node sends the token from the kubeconfig',
+  );
   // client-go applies user credentials only over TLS, so kubectl sends no token to an http server.
   const kubectlResult = await kubectl(cluster, ['get', 'ns']);
   t.equal(kubectlResult.code, 1);
@@ -75,9 +84,17 @@ t.test('with TLS, kubectl sends the token too', async (t) => {
   t.match(await kubectlOk(cluster, ['get', 'ns']), /default\s+Active/);
   await kubectlOk(cluster, ['create', 'secret', 'generic', 'release', '--from-literal=k=v']);
   const secrets = await kubeConfig(cluster).makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: 'default' });
-  t.ok(secrets.items.some((x) => x.metadata?.name === 'release'), 'client-node verifies the CA from the kubeconfig');
+  t.ok(
+    secrets.items.some((x) => x.metadata?.name === 'release'),
+    'client-node verifies the CA from the kubeconfig',
+  );
   const anonymous = await new Promise<number>((resolve, reject) => {
-    https.get(`${cluster.url}/api/v1/namespaces`, { ca: cluster.caPem }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+    https
+      .get(`${cluster.url}/api/v1/namespaces`, { ca: cluster.caPem }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
   });
   t.equal(anonymous, 401);
 
@@ -85,29 +102,42 @@ t.test('with TLS, kubectl sends the token too', async (t) => {
   const pod = await cluster.inCluster('default');
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   t.teardown(() => {
-    if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST; else process.env.KUBERNETES_SERVICE_HOST = saved.host;
-    if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT; else process.env.KUBERNETES_SERVICE_PORT = saved.port;
+    if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
+    else process.env.KUBERNETES_SERVICE_HOST = saved.host;
+    if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
+    else process.env.KUBERNETES_SERVICE_PORT = saved.port;
   });
   Object.assign(process.env, pod.env);
   const kc = new k8s.KubeConfig();
   kc.loadFromCluster(pod.pathPrefix);
   t.equal(kc.getContextObject(kc.currentContext)?.namespace, 'default');
   const fromPod = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: 'default' });
-  t.ok(fromPod.items.some((x) => x.metadata?.name === 'release'), 'loadFromCluster works against the simulator');
+  t.ok(
+    fromPod.items.some((x) => x.metadata?.name === 'release'),
+    'loadFromCluster works against the simulator',
+  );
 });
 
 t.test('EndpointSlices lag pod changes by the configured delay', async (t) => {
   const cluster = await testCluster(t, { endpointSliceDelayMs: 600 });
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: `${DEMO_DEPLOYMENT('lag', { replicas: 1, grace: 1 })}\n${DEMO_SERVICE('lag')}` });
   await kubectlOk(cluster, ['rollout', 'status', 'deployment/lag', '--timeout=20s']);
-  await waitFor('the endpoint', async () => {
-    const s = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=lag', '-o', 'json'])).items[0];
-    return (s?.endpoints ?? []).some((e: { conditions: { ready: boolean } }) => e.conditions.ready);
-  }, 10_000);
+  await waitFor(
+    'the endpoint',
+    async () => {
+      const s = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=lag', '-o', 'json']))
+        .items[0];
+      return (s?.endpoints ?? []).some((e: { conditions: { ready: boolean } }) => e.conditions.ready);
+    },
+    10_000,
+  );
   const pod = (await kubectlOk(cluster, ['get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
   const podReady = async (): Promise<boolean> => {
-    const s = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=lag', '-o', 'json'])).items[0];
-    return (s?.endpoints ?? []).some((e: { targetRef: { name: string }; conditions: { ready: boolean } }) => e.targetRef.name === pod && e.conditions.ready);
+    const s = JSON.parse(await kubectlOk(cluster, ['get', 'endpointslices', '-l', 'kubernetes.io/service-name=lag', '-o', 'json']))
+      .items[0];
+    return (s?.endpoints ?? []).some(
+      (e: { targetRef: { name: string }; conditions: { ready: boolean } }) => e.targetRef.name === pod && e.conditions.ready,
+    );
   };
   const deletedAt = Date.now();
   const deleted = await fetch(`${cluster.url}/api/v1/namespaces/default/pods/${pod}`, { method: 'DELETE' });

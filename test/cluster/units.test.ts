@@ -7,7 +7,12 @@ import { humanDuration, semanticEqual } from '../../testkit/cluster/api/objects.
 import { labelSelectorString, matchesLabels, parseLabelSelector } from '../../testkit/cluster/api/selectors.ts';
 import { ApiError } from '../../testkit/cluster/api/errors.ts';
 import {
-  equalIgnoreHash, maxSurge, maxUnavailable, newRSNewReplicas, proportion, setNewReplicaSetAnnotations,
+  equalIgnoreHash,
+  maxSurge,
+  maxUnavailable,
+  newRSNewReplicas,
+  proportion,
+  setNewReplicaSetAnnotations,
 } from '../../testkit/cluster/controllers/deployment-util.ts';
 import type { Deployment, ReplicaSet } from '../../testkit/cluster/controllers/deployment-util.ts';
 
@@ -18,12 +23,23 @@ t.test('label selectors', async (t) => {
   t.notOk(matchesLabels(sel, { app: 'web', tier: 'c', track: 'x' }));
   t.ok(matchesLabels(parseLabelSelector(''), {}), 'empty matches all');
   t.throws(() => parseLabelSelector('a=b=c'), ApiError);
-  t.equal(labelSelectorString({ matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['x'] }] }), 'app=web,tier notin (x)');
+  t.equal(
+    labelSelectorString({ matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['x'] }] }),
+    'app=web,tier notin (x)',
+  );
 });
 
 t.test('JSON patch and merge patch', async (t) => {
   const doc = { a: [1, 2], b: { c: 1 } };
-  t.same(applyJsonPatch(doc, [{ op: 'add', path: '/a/-', value: 3 }, { op: 'move', from: '/b/c', path: '/d' }, { op: 'copy', from: '/d', path: '/e' }, { op: 'remove', path: '/a/0' }]), { a: [2, 3], b: {}, d: 1, e: 1 });
+  t.same(
+    applyJsonPatch(doc, [
+      { op: 'add', path: '/a/-', value: 3 },
+      { op: 'move', from: '/b/c', path: '/d' },
+      { op: 'copy', from: '/d', path: '/e' },
+      { op: 'remove', path: '/a/0' },
+    ]),
+    { a: [2, 3], b: {}, d: 1, e: 1 },
+  );
   t.same(doc, { a: [1, 2], b: { c: 1 } }, 'the input is not mutated');
   t.throws(() => applyJsonPatch(doc, [{ op: 'replace', path: '/missing', value: 1 }]));
   t.same(applyJsonPatch({ 'x/y': { '~': 1 } }, [{ op: 'replace', path: '/x~1y/~0', value: 2 }]), { 'x/y': { '~': 2 } });
@@ -31,19 +47,45 @@ t.test('JSON patch and merge patch', async (t) => {
 });
 
 t.test('strategic merge patch keys and directives', async (t) => {
-  const pod = { spec: { containers: [{ name: 'a', ports: [{ containerPort: 80, name: 'http' }, { containerPort: 81 }] }] }, metadata: { finalizers: ['x'], ownerReferences: [{ uid: '1', name: 'o' }] } };
-  const out = applyStrategicMergePatch(pod, {
-    spec: { containers: [{ name: 'a', ports: [{ containerPort: 81, name: 'admin' }] }] },
-    metadata: { finalizers: ['y'], ownerReferences: [{ uid: '1', controller: true }], '$deleteFromPrimitiveList/finalizers': ['x'] },
-  }, 'Pod') as typeof pod;
-  t.same(out.spec.containers[0]?.ports, [{ containerPort: 80, name: 'http' }, { containerPort: 81, name: 'admin' }], 'container ports merge by containerPort');
+  const pod = {
+    spec: { containers: [{ name: 'a', ports: [{ containerPort: 80, name: 'http' }, { containerPort: 81 }] }] },
+    metadata: { finalizers: ['x'], ownerReferences: [{ uid: '1', name: 'o' }] },
+  };
+  const out = applyStrategicMergePatch(
+    pod,
+    {
+      spec: { containers: [{ name: 'a', ports: [{ containerPort: 81, name: 'admin' }] }] },
+      metadata: { finalizers: ['y'], ownerReferences: [{ uid: '1', controller: true }], '$deleteFromPrimitiveList/finalizers': ['x'] },
+    },
+    'Pod',
+  ) as typeof pod;
+  t.same(
+    out.spec.containers[0]?.ports,
+    [
+      { containerPort: 80, name: 'http' },
+      { containerPort: 81, name: 'admin' },
+    ],
+    'container ports merge by containerPort',
+  );
   t.same(out.metadata.finalizers, ['y'], 'finalizers are a set; $deleteFromPrimitiveList removes');
   t.same(out.metadata.ownerReferences, [{ uid: '1', name: 'o', controller: true }], 'ownerReferences merge by uid');
-  const svc = applyStrategicMergePatch({ spec: { ports: [{ port: 80, targetPort: 8080 }, { port: 443 }] } }, { spec: { ports: [{ port: 80, targetPort: 9090 }] } }, 'Service') as { spec: { ports: unknown[] } };
+  const svc = applyStrategicMergePatch(
+    { spec: { ports: [{ port: 80, targetPort: 8080 }, { port: 443 }] } },
+    { spec: { ports: [{ port: 80, targetPort: 9090 }] } },
+    'Service',
+  ) as { spec: { ports: unknown[] } };
   t.same(svc.spec.ports, [{ port: 80, targetPort: 9090 }, { port: 443 }], 'service ports merge by port');
-  const replaced = applyStrategicMergePatch({ spec: { containers: [{ name: 'a' }, { name: 'b' }] } }, { spec: { containers: [{ name: 'c' }, { $patch: 'replace' }] } }, 'Pod');
+  const replaced = applyStrategicMergePatch(
+    { spec: { containers: [{ name: 'a' }, { name: 'b' }] } },
+    { spec: { containers: [{ name: 'c' }, { $patch: 'replace' }] } },
+    'Pod',
+  );
   t.same(replaced, { spec: { containers: [{ name: 'c' }] } });
-  t.same(applyStrategicMergePatch({ spec: { tolerations: [{ key: 'a' }] } }, { spec: { tolerations: [{ key: 'b' }] } }, 'Pod'), { spec: { tolerations: [{ key: 'b' }] } }, 'lists without a strategy are replaced');
+  t.same(
+    applyStrategicMergePatch({ spec: { tolerations: [{ key: 'a' }] } }, { spec: { tolerations: [{ key: 'b' }] } }, 'Pod'),
+    { spec: { tolerations: [{ key: 'b' }] } },
+    'lists without a strategy are replaced',
+  );
 });
 
 function deployment(replicas: number, maxSurge: number | string, maxUnavailable: number | string): Deployment {
@@ -59,8 +101,13 @@ function rs(name: string, replicas: number, annotations: Record<string, string> 
 
 t.test('rolling-update fenceposts round surge up and unavailability down', async (t) => {
   const cases: [number, string | number, string | number, number, number][] = [
-    [4, '25%', '25%', 1, 1], [1, '25%', '25%', 1, 0], [10, '25%', '25%', 3, 2], [5, '25%', '25%', 2, 1],
-    [3, 0, '10%', 0, 1], [2, 5, 5, 5, 2], [0, '25%', '25%', 0, 0],
+    [4, '25%', '25%', 1, 1],
+    [1, '25%', '25%', 1, 0],
+    [10, '25%', '25%', 3, 2],
+    [5, '25%', '25%', 2, 1],
+    [3, 0, '10%', 0, 1],
+    [2, 5, 5, 5, 2],
+    [0, '25%', '25%', 0, 0],
   ];
   for (const [replicas, surge, unavailable, wantSurge, wantUnavailable] of cases) {
     const d = deployment(replicas, surge, unavailable);
@@ -82,7 +129,10 @@ t.test('proportional scaling shares out a resize by the max-replicas annotation'
 });
 
 t.test('template matching ignores the hash label and null/absent/empty differences', async (t) => {
-  const live = { metadata: { labels: { app: 'web', 'pod-template-hash': 'abc' }, creationTimestamp: null }, spec: { containers: [{ name: 'a', image: 'x', resources: {} }], hostNetwork: false } };
+  const live = {
+    metadata: { labels: { app: 'web', 'pod-template-hash': 'abc' }, creationTimestamp: null },
+    spec: { containers: [{ name: 'a', image: 'x', resources: {} }], hostNetwork: false },
+  };
   const fromUndo = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'a', image: 'x' }] } };
   t.ok(equalIgnoreHash(live, fromUndo));
   t.notOk(equalIgnoreHash(live, { ...fromUndo, spec: { containers: [{ name: 'a', image: 'y' }] } }));
@@ -94,10 +144,16 @@ t.test('revision annotations and the revision history on re-adoption', async (t)
   d.metadata.annotations = { 'kubernetes.io/change-cause': 'v1', 'kubectl.kubernetes.io/last-applied-configuration': '{}' };
   const first = rs('first', 0);
   t.ok(setNewReplicaSetAnnotations(d, first, '1', false));
-  t.same(first.metadata.annotations, {
-    'kubernetes.io/change-cause': 'v1', 'deployment.kubernetes.io/revision': '1',
-    'deployment.kubernetes.io/desired-replicas': '3', 'deployment.kubernetes.io/max-replicas': '4',
-  }, 'last-applied is not copied');
+  t.same(
+    first.metadata.annotations,
+    {
+      'kubernetes.io/change-cause': 'v1',
+      'deployment.kubernetes.io/revision': '1',
+      'deployment.kubernetes.io/desired-replicas': '3',
+      'deployment.kubernetes.io/max-replicas': '4',
+    },
+    'last-applied is not copied',
+  );
   setNewReplicaSetAnnotations(d, first, '3', true);
   t.equal(first.metadata.annotations?.['deployment.kubernetes.io/revision-history'], '1');
   setNewReplicaSetAnnotations(d, first, '5', true);
@@ -108,6 +164,10 @@ t.test('revision annotations and the revision history on re-adoption', async (t)
 
 t.test('human durations as kubectl prints AGE', async (t) => {
   const s = 1000;
-  t.same([5 * s, 119 * s, 150 * s, 600 * s, 3 * 3600 * s, 3 * 3600 * s + 120 * s, 30 * 3600 * s, 50 * 3600 * s, 400 * 86400 * s].map(humanDuration),
-    ['5s', '119s', '2m30s', '10m', '3h', '3h2m', '30h', '2d2h', '400d']);
+  t.same(
+    [5 * s, 119 * s, 150 * s, 600 * s, 3 * 3600 * s, 3 * 3600 * s + 120 * s, 30 * 3600 * s, 50 * 3600 * s, 400 * 86400 * s].map(
+      humanDuration,
+    ),
+    ['5s', '119s', '2m30s', '10m', '3h', '3h2m', '30h', '2d2h', '400d'],
+  );
 });

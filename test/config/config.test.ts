@@ -37,7 +37,10 @@ t.test('defaults are complete and durations resolve to milliseconds', async (t) 
 });
 
 t.test('precedence: defaults < file < environment < flags', async (t) => {
-  const path = file('p.yaml', 'listen: 127.0.0.1:1000\nserver:\n  maxHeaderCount: 50\n  headersTimeout: 3s\nupstream:\n  connectTimeout: 1s\n');
+  const path = file(
+    'p.yaml',
+    'listen: 127.0.0.1:1000\nserver:\n  maxHeaderCount: 50\n  headersTimeout: 3s\nupstream:\n  connectTimeout: 1s\n',
+  );
   const c = loadConfig({
     file: path,
     env: { GLIDEPATH_SERVER_MAX_HEADER_COUNT: '60', GLIDEPATH_UPSTREAM_CONNECT_TIMEOUT: '2s', UNRELATED: 'x' },
@@ -54,14 +57,23 @@ t.test('environment variables cover every setting, with typed parsing', async (t
   const leaves = configLeaves();
   t.ok(leaves.length > 30, 'every leaf has an environment name');
   t.equal(new Set(leaves.map((l) => l.env)).size, leaves.length, 'environment names are unique');
-  const c = loadConfig({ env: { GLIDEPATH_SERVER_TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1', GLIDEPATH_RETRY_STATUSES: '503', GLIDEPATH_SERVER_HEADERS_TIMEOUT: '1500' } });
+  const c = loadConfig({
+    env: {
+      GLIDEPATH_SERVER_TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1',
+      GLIDEPATH_RETRY_STATUSES: '503',
+      GLIDEPATH_SERVER_HEADERS_TIMEOUT: '1500',
+    },
+  });
   t.same(c.server.trustedProxies, ['10.0.0.0/8', '127.0.0.1']);
   t.same(c.retry.statuses, [503]);
   t.equal(c.server.headersTimeout, 1_500, 'a bare number is milliseconds');
 });
 
 t.test('every error is reported at once, with its path and source', async (t) => {
-  const path = file('bad.yaml', 'listen: nowhere\nserver:\n  maxHeaderCount: 0\n  trustedProxies: [10.0.0.0/40]\n  headerTimeout: 5s\nlog:\n  level: chatty\n');
+  const path = file(
+    'bad.yaml',
+    'listen: nowhere\nserver:\n  maxHeaderCount: 0\n  trustedProxies: [10.0.0.0/40]\n  headerTimeout: 5s\nlog:\n  level: chatty\n',
+  );
   const errors = errorsOf(() => loadConfig({ file: path, env: { GLIDEPATH_UPSTREAM_IDLE_TIMEOUT: 'soon' } }));
   const byPath = Object.fromEntries(errors.map((e) => [e.path, e.message]));
   t.match(byPath.listen, /host:port/);
@@ -74,7 +86,11 @@ t.test('every error is reported at once, with its path and source', async (t) =>
 });
 
 t.test('semantic checks: admin never on the proxy port; headers timeout within request timeout', async (t) => {
-  const errors = errorsOf(() => loadConfig({ flags: { listen: '0.0.0.0:8080', 'admin.listen': '127.0.0.1:8080', 'server.headersTimeout': '20s', 'server.requestTimeout': '10s' } }));
+  const errors = errorsOf(() =>
+    loadConfig({
+      flags: { listen: '0.0.0.0:8080', 'admin.listen': '127.0.0.1:8080', 'server.headersTimeout': '20s', 'server.requestTimeout': '10s' },
+    }),
+  );
   t.ok(errors.some((e) => e.path === 'admin.listen' && /differ from listen/.test(e.message)));
   t.ok(errors.some((e) => e.path === 'server.headersTimeout' && /must not exceed/.test(e.message)));
 });

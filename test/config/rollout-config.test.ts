@@ -34,14 +34,20 @@ t.test('defaults', async (t) => {
   t.equal(r.budget, 0.001);
   t.equal(r.unhealthyPodRestarts, 3);
   const spec = rolloutSpec(r);
-  t.same(spec.steps.map((s) => stepPercent(spec, spec.steps.indexOf(s))), [5, 25, 50, 100]);
+  t.same(
+    spec.steps.map((s) => stepPercent(spec, spec.steps.indexOf(s))),
+    [5, 25, 50, 100],
+  );
   t.equal(spec.minStepDurationMs, 5_000);
 });
 
 t.test('steps from a YAML file, pause durations in milliseconds, a final 100 % added', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'glidepath-rollout-'));
   const file = join(dir, 'g.yaml');
-  writeFileSync(file, 'rollout:\n  mode: observe\n  steps:\n    - setWeight: 10\n    - pause: {duration: 1m}\n    - setWeight: 40\n    - pause: {}\n');
+  writeFileSync(
+    file,
+    'rollout:\n  mode: observe\n  steps:\n    - setWeight: 10\n    - pause: {duration: 1m}\n    - setWeight: 40\n    - pause: {}\n',
+  );
   const r = loadConfig({ file }).rollout;
   t.same(r.steps, [{ setWeight: 10 }, { pause: { duration: 60_000 } }, { setWeight: 40 }, { pause: {} }]);
   const spec = rolloutSpec(r);
@@ -57,7 +63,12 @@ t.test('steps from a YAML file, pause durations in milliseconds, a final 100 % a
 });
 
 t.test('steps from the environment as a YAML/JSON flow list', async (t) => {
-  const r = loadConfig({ env: { GLIDEPATH_ROLLOUT_STEPS: '[{setWeight: 20}, {"pause": {"duration": "30s"}}, {setWeight: 100}]', GLIDEPATH_ROLLOUT_ABORT_ACTION: 'pause' } }).rollout;
+  const r = loadConfig({
+    env: {
+      GLIDEPATH_ROLLOUT_STEPS: '[{setWeight: 20}, {"pause": {"duration": "30s"}}, {setWeight: 100}]',
+      GLIDEPATH_ROLLOUT_ABORT_ACTION: 'pause',
+    },
+  }).rollout;
   t.same(r.steps, [{ setWeight: 20 }, { pause: { duration: 30_000 } }, { setWeight: 100 }]);
   t.equal(r.abortAction, 'pause');
   const errors = errorsOf(() => loadConfig({ env: { GLIDEPATH_ROLLOUT_STEPS: '5,25' } }));
@@ -68,7 +79,18 @@ t.test('bad steps are reported field by field, every one at once', async (t) => 
   const errors = errorsOf(() =>
     loadConfig({
       flags: {
-        'rollout.steps': [{ setWeight: 5 }, { setWeight: 200 }, { setWeight: 3 }, { pause: { duration: 'soon' } }, { pause: 5 }, 'x', { setWeight: 5, pause: {} }, { pause: { duration: '1s', extra: 1 } }, { setWieght: 7 }, { setWeight: 2.5 }],
+        'rollout.steps': [
+          { setWeight: 5 },
+          { setWeight: 200 },
+          { setWeight: 3 },
+          { pause: { duration: 'soon' } },
+          { pause: 5 },
+          'x',
+          { setWeight: 5, pause: {} },
+          { pause: { duration: '1s', extra: 1 } },
+          { setWieght: 7 },
+          { setWeight: 2.5 },
+        ],
       },
     }),
   );
@@ -81,11 +103,25 @@ t.test('bad steps are reported field by field, every one at once', async (t) => 
   t.match(errors['rollout.steps[7].pause.extra'], /unknown field/);
   t.match(errors['rollout.steps[8]'], /exactly one of setWeight, pause; got \{"setWieght":7\}/);
   t.match(errors['rollout.steps[9].setWeight'], /whole percent/);
-  t.notOk(Object.values(errors).some((m) => /union/i.test(m)), 'no "Expected union value"');
+  t.notOk(
+    Object.values(errors).some((m) => /union/i.test(m)),
+    'no "Expected union value"',
+  );
 });
 
 t.test('the other rollout keys are checked by the schema', async (t) => {
-  const errors = errorsOf(() => loadConfig({ flags: { 'rollout.mode': 'yolo', 'rollout.alpha': 0, 'rollout.budget': 2, 'rollout.onInconclusive': 'shrug', 'rollout.maxStepDuration': 'long', 'rollout.steps': 'fast' } }));
+  const errors = errorsOf(() =>
+    loadConfig({
+      flags: {
+        'rollout.mode': 'yolo',
+        'rollout.alpha': 0,
+        'rollout.budget': 2,
+        'rollout.onInconclusive': 'shrug',
+        'rollout.maxStepDuration': 'long',
+        'rollout.steps': 'fast',
+      },
+    }),
+  );
   t.match(errors['rollout.mode'], /one of gated, observe; got "yolo"/);
   t.match(errors['rollout.alpha'], /greater than 0/);
   t.match(errors['rollout.budget'], /less or equal to 1/);

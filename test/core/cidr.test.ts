@@ -45,8 +45,23 @@ t.test('parseCidr: a prefix, or the full length for a bare address', async (t) =
 
 t.test('parseCidr: malformed input is refused, never half-parsed', async (t) => {
   const bad = [
-    '', '/8', '10.0.0.0/', '10.0.0.0/33', '::/129', '10.0.0.0/-1', '10.0.0.0/+8', '10.0.0.0/8a', '10.0.0.0/8.0',
-    '10.0.0.0/ 8', '10.0.0.0 /8', '10.0.0.0/8/8', '10.0.0/8', '300.0.0.0/8', 'example.com/8', 'fe80::/1e2', '10.0.0.0/0x8',
+    '',
+    '/8',
+    '10.0.0.0/',
+    '10.0.0.0/33',
+    '::/129',
+    '10.0.0.0/-1',
+    '10.0.0.0/+8',
+    '10.0.0.0/8a',
+    '10.0.0.0/8.0',
+    '10.0.0.0/ 8',
+    '10.0.0.0 /8',
+    '10.0.0.0/8/8',
+    '10.0.0/8',
+    '300.0.0.0/8',
+    'example.com/8',
+    'fe80::/1e2',
+    '10.0.0.0/0x8',
   ];
   for (const text of bad) t.equal(parseCidr(text), undefined, JSON.stringify(text));
 });

@@ -38,8 +38,14 @@ function findReferences(files: readonly string[], read: (file: string) => Buffer
 }
 
 function trackedFiles(): string[] {
-  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-  return out.toString('utf8').split('\0').filter((f) => f.length > 0);
+  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: root,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return out
+    .toString('utf8')
+    .split('\0')
+    .filter((f) => f.length > 0);
 }
 
 t.test('the finder reports file and line, and skips binary files', async (t) => {

@@ -23,7 +23,14 @@ function targetOf(dp: DataPlane): Target | undefined {
 }
 
 function dataPlane(outlier: Partial<typeof config.outlier> = {}, upstream: Partial<typeof config.upstream> = {}): DataPlane {
-  return new DataPlane({ server: config.server, upstream: { ...config.upstream, ...upstream }, retry: config.retry, outlier: { ...config.outlier, ...outlier }, websocket: config.websocket, random: new XorShiftRandom(7) });
+  return new DataPlane({
+    server: config.server,
+    upstream: { ...config.upstream, ...upstream },
+    retry: config.retry,
+    outlier: { ...config.outlier, ...outlier },
+    websocket: config.websocket,
+    random: new XorShiftRandom(7),
+  });
 }
 
 t.test('slow start: a new pod ramps its share linearly over the window', async (t) => {
@@ -50,20 +57,37 @@ t.test('slow start: a new pod ramps its share linearly over the window', async (
     // probability ramp = max(0.05, elapsed / window).
     const expected = Math.max(0.05, fraction) / 3;
     shares.push(share);
-    t.ok(Math.abs(share - expected) < 0.012, `at ${fraction * 100} % of the window: share ${share.toFixed(3)}, expected ${expected.toFixed(3)}`);
+    t.ok(
+      Math.abs(share - expected) < 0.012,
+      `at ${fraction * 100} % of the window: share ${share.toFixed(3)}, expected ${expected.toFixed(3)}`,
+    );
   }
-  t.ok(shares.every((s, i) => i === 0 || s > (shares[i - 1] as number)), 'the share only grows');
+  t.ok(
+    shares.every((s, i) => i === 0 || s > (shares[i - 1] as number)),
+    'the share only grows',
+  );
 });
 
 t.test('slow start applies to a pod joining a settled version, not to a whole new version', async (t) => {
   const dp = dataPlane({}, { slowStartWindow: 10_000 });
-  const versions = [{ name: 'v1', revision: 1 }, { name: 'v2', revision: 2 }];
+  const versions = [
+    { name: 'v1', revision: 1 },
+    { name: 'v2', revision: 2 },
+  ];
   dp.applyDiscovery({ versions, endpoints: [endpoint(1), endpoint(2)], weights: { v1: 10_000, v2: 0 } });
-  dp.applyDiscovery({ versions, endpoints: [endpoint(1), endpoint(2), endpoint(3), endpoint(4, { version: 'v2' })], weights: { v1: 9_000, v2: 1_000 } });
+  dp.applyDiscovery({
+    versions,
+    endpoints: [endpoint(1), endpoint(2), endpoint(3), endpoint(4, { version: 'v2' })],
+    weights: { v1: 9_000, v2: 1_000 },
+  });
   const v1 = dp.snapshot.versions.find((v) => v.name === 'v1');
   const v2 = dp.snapshot.versions.find((v) => v.name === 'v2');
   t.equal(v1?.slowStart, true, 'v1 has a pod in slow start');
-  t.same(v1?.endpoints.filter((e) => e.slowStartUntil > 0).map((e) => e.port), [3], 'the new pod 3');
+  t.same(
+    v1?.endpoints.filter((e) => e.slowStartUntil > 0).map((e) => e.port),
+    [3],
+    'the new pod 3',
+  );
   t.equal(v2?.slowStart, false, "v2's first pod takes its version's full share (weights govern it)");
   await dp.destroy();
 });
@@ -73,7 +97,9 @@ t.test('ejection: at most maxEjectionPercent of a version while a healthy pod is
   dp.applyDiscovery({ versions: [{ name: 'v1', revision: 1 }], endpoints: [endpoint(1), endpoint(2), endpoint(3), endpoint(4)] });
   const [a, b, c, d] = dp.snapshot.routable[0]?.endpoints ?? [];
   if (!a || !b || !c || !d) throw new Error('expected 4 endpoints');
-  const fail = (ep: UpstreamEndpoint, times: number): void => { for (let i = 0; i < times; i++) dp.endpointResult(ep, true); };
+  const fail = (ep: UpstreamEndpoint, times: number): void => {
+    for (let i = 0; i < times; i++) dp.endpointResult(ep, true);
+  };
   const states = (): string[] => dp.versionStatus()[0]?.endpoints.map((e) => e.state) ?? [];
 
   fail(a, 4);
@@ -94,7 +120,14 @@ t.test('ejection: at most maxEjectionPercent of a version while a healthy pod is
 
 t.test('ejection: past the cap when nothing healthy is left in the version', async (t) => {
   const dp = dataPlane({ consecutiveFailures: 5, maxEjectionPercent: 50, baseEjectionTime: 60_000 });
-  dp.applyDiscovery({ versions: [{ name: 'v1', revision: 1 }, { name: 'v2', revision: 2 }], weights: { v1: 5_000, v2: 5_000 }, endpoints: [endpoint(1), endpoint(2), endpoint(3, { version: 'v2' })] });
+  dp.applyDiscovery({
+    versions: [
+      { name: 'v1', revision: 1 },
+      { name: 'v2', revision: 2 },
+    ],
+    weights: { v1: 5_000, v2: 5_000 },
+    endpoints: [endpoint(1), endpoint(2), endpoint(3, { version: 'v2' })],
+  });
   const v1 = dp.snapshot.routable.find((v) => v.name === 'v1');
   const [a, b] = v1?.endpoints ?? [];
   if (!a || !b) throw new Error('expected 2 endpoints');
@@ -103,17 +136,27 @@ t.test('ejection: past the cap when nothing healthy is left in the version', asy
   t.equal(a.state, 'ejected', 'the first failing pod is ejected (cap: 1 of 2)');
   dp.endpointResult(b, true);
   t.equal(b.state, 'ejected', 'the second one too: its only peer is not healthy');
-  t.same(dp.snapshot.routable.map((v) => v.name), ['v2'], 'v1 no longer takes traffic');
+  t.same(
+    dp.snapshot.routable.map((v) => v.name),
+    ['v2'],
+    'v1 no longer takes traffic',
+  );
   const picked = new Set<string>();
   for (let i = 0; i < 50; i++) picked.add(targetOf(dp)?.version.name ?? '');
-  t.same([...picked], ['v2'], "its share goes to the other version");
+  t.same([...picked], ['v2'], 'its share goes to the other version');
   await dp.destroy();
 });
 
 t.test('fallback: with nothing ready anywhere, serving-but-terminating pods take requests', async (t) => {
   const dp = dataPlane();
   const versions = [{ name: 'v1', revision: 1 }];
-  dp.applyDiscovery({ versions, endpoints: [endpoint(1, { ready: false, terminating: true, serving: true }), endpoint(2, { ready: false, terminating: true, serving: false })] });
+  dp.applyDiscovery({
+    versions,
+    endpoints: [
+      endpoint(1, { ready: false, terminating: true, serving: true }),
+      endpoint(2, { ready: false, terminating: true, serving: false }),
+    ],
+  });
   t.equal(dp.snapshot.fallback, true, 'the snapshot is in fallback');
   const picks = new Set<number>();
   for (let i = 0; i < 50; i++) picks.add(targetOf(dp)?.endpoint.port ?? 0);

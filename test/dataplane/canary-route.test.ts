@@ -8,11 +8,24 @@ import { isNewestInRollout } from '../../src/dataplane/route.ts';
 import { UpstreamEndpoint } from '../../src/dataplane/upstream.ts';
 import { VersionStats } from '../../src/dataplane/stats.ts';
 
-const UPSTREAM = { connectTimeout: 1000, responseTimeout: 1000, bodyIdleTimeout: 1000, idleTimeout: 1000, maxConnectionsPerEndpoint: 0, maxPendingPerEndpoint: 0, drainTimeout: 1000, slowStartWindow: 0 };
-const endpoint = (port: number, version: string) => new UpstreamEndpoint({ host: '127.0.0.1', port, version, ready: true, serving: true, terminating: false }, UPSTREAM);
+const UPSTREAM = {
+  connectTimeout: 1000,
+  responseTimeout: 1000,
+  bodyIdleTimeout: 1000,
+  idleTimeout: 1000,
+  maxConnectionsPerEndpoint: 0,
+  maxPendingPerEndpoint: 0,
+  drainTimeout: 1000,
+  slowStartWindow: 0,
+};
+const endpoint = (port: number, version: string) =>
+  new UpstreamEndpoint({ host: '127.0.0.1', port, version, ready: true, serving: true, terminating: false }, UPSTREAM);
 const snapshot = (weights: Record<string, number>) =>
   buildSnapshot({
-    versions: [{ name: 'stable', revision: 1 }, { name: 'canary', revision: 2 }],
+    versions: [
+      { name: 'stable', revision: 1 },
+      { name: 'canary', revision: 2 },
+    ],
     weights,
     endpoints: [endpoint(1, 'stable'), endpoint(2, 'stable'), endpoint(3, 'canary')],
     statsFor: (v) => new VersionStats(v),
@@ -24,7 +37,11 @@ t.test('the canary during a rollout, after an abort cut it, and not after comple
   t.ok(isNewestInRollout(rollout, 'canary'), 'during the rollout');
   t.notOk(isNewestInRollout(rollout, 'stable'), 'stable is never the canary');
   const cut = snapshot({ stable: 10_000, canary: 0 });
-  t.same(cut.routable.map((v) => v.name), ['stable'], 'the cut canary takes no new traffic');
+  t.same(
+    cut.routable.map((v) => v.name),
+    ['stable'],
+    'the cut canary takes no new traffic',
+  );
   t.ok(isNewestInRollout(cut, 'canary'), 'its requests still in flight at the cut replay on stable');
   const completed = snapshot({ stable: 0, canary: 10_000 });
   t.notOk(isNewestInRollout(completed, 'canary'), 'after completion: no older version takes traffic');

@@ -93,7 +93,14 @@ t.test('slow start ends when the window has passed on the clock', async (t) => {
 
 t.test('the retry budget counts on the clock', async (t) => {
   const clock = new SteppedClock();
-  const dp = new DataPlane({ server: config.server, upstream: config.upstream, retry: { ...config.retry, budgetRatio: 0, budgetMinPerSecond: 1 }, outlier: config.outlier, websocket: config.websocket, clock });
+  const dp = new DataPlane({
+    server: config.server,
+    upstream: config.upstream,
+    retry: { ...config.retry, budgetRatio: 0, budgetMinPerSecond: 1 },
+    outlier: config.outlier,
+    websocket: config.websocket,
+    clock,
+  });
   let granted = 0;
   while (dp.acquireRetry()) granted++;
   t.equal(granted, 10, '1 per second over the 10 s window');

@@ -11,10 +11,12 @@ import { startPod } from '../../testkit/pods.ts';
 import { startProxy, type EndpointsDoc, type InProcessProxy } from '../../testkit/proxy.ts';
 import { rawRequest, type RawResponse } from '../../testkit/raw.ts';
 
-
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const docFor = (address: string): EndpointsDoc => ({ versions: [{ name: 'v1', revision: 1, weight: 10_000 }], endpoints: [{ address, version: 'v1' }] });
+const docFor = (address: string): EndpointsDoc => ({
+  versions: [{ name: 'v1', revision: 1, weight: 10_000 }],
+  endpoints: [{ address, version: 'v1' }],
+});
 
 const pod = await startPod({ POD_NAME: 'hygiene-pod' });
 t.teardown(() => pod.stop());
@@ -41,10 +43,13 @@ function pairsOf(raw: readonly string[]): Pairs {
 
 function responseHeaderPairs(r: RawResponse): Pairs {
   const head = r.text.split('\r\n\r\n', 1)[0] ?? '';
-  return head.split('\r\n').slice(1).map((line) => {
-    const i = line.indexOf(':');
-    return [line.slice(0, i), line.slice(i + 1).trim()] as [string, string];
-  });
+  return head
+    .split('\r\n')
+    .slice(1)
+    .map((line) => {
+      const i = line.indexOf(':');
+      return [line.slice(0, i), line.slice(i + 1).trim()] as [string, string];
+    });
 }
 
 const named = (pairs: Pairs, name: string): string[] => pairs.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
@@ -53,7 +58,9 @@ const named = (pairs: Pairs, name: string): string[] => pairs.filter(([n]) => n.
 async function podSees(port: number, headers: Pairs, options: { method?: string; body?: string } = {}): Promise<PodView> {
   const lines = headers.map(([n, v]) => `${n}: ${v}\r\n`).join('');
   const close = headers.some(([n]) => n.toLowerCase() === 'connection') ? '' : 'Connection: close\r\n';
-  const response = await rawRequest(port, `${options.method ?? 'GET'} /headers HTTP/1.1\r\n${lines}${close}\r\n${options.body ?? ''}`, { waitMs: 3_000 });
+  const response = await rawRequest(port, `${options.method ?? 'GET'} /headers HTTP/1.1\r\n${lines}${close}\r\n${options.body ?? ''}`, {
+    waitMs: 3_000,
+  });
   const body = response.text.slice(response.text.indexOf('\r\n\r\n') + 4);
   if (response.status !== 200) throw new Error(`expected 200 from the pod, got: ${response.text.slice(0, 300)}`);
   const seen = JSON.parse(body) as { rawHeaders: string[]; url: string };
@@ -83,12 +90,22 @@ t.test('request side', async (t) => {
   });
 
   t.test('re-frames a chunked body itself instead of forwarding the client Transfer-Encoding', async (t) => {
-    const v = await podSees(proxy.port, [['Host', 'app.example'], ['Transfer-Encoding', 'CHUNKED']], { method: 'POST', body: '3\r\nabc\r\n0\r\n\r\n' });
+    const v = await podSees(
+      proxy.port,
+      [
+        ['Host', 'app.example'],
+        ['Transfer-Encoding', 'CHUNKED'],
+      ],
+      { method: 'POST', body: '3\r\nabc\r\n0\r\n\r\n' },
+    );
     const te = named(v.headers, 'transfer-encoding');
     const cl = named(v.headers, 'content-length');
     t.notOk(te.includes('CHUNKED'), 'the client Transfer-Encoding value never passes');
     // undici frames a body that has already fully arrived with Content-Length, else chunked.
-    t.ok((te.length === 1 && te[0] === 'chunked' && cl.length === 0) || (te.length === 0 && cl.length === 1 && cl[0] === '3'), `exactly one framing header, glidepath's own (got TE ${JSON.stringify(te)}, CL ${JSON.stringify(cl)})`);
+    t.ok(
+      (te.length === 1 && te[0] === 'chunked' && cl.length === 0) || (te.length === 0 && cl.length === 1 && cl[0] === '3'),
+      `exactly one framing header, glidepath's own (got TE ${JSON.stringify(te)}, CL ${JSON.stringify(cl)})`,
+    );
   });
 
   t.test('strips every header named in Connection, whatever its case', async (t) => {
@@ -122,7 +139,11 @@ t.test('request side', async (t) => {
   });
 
   t.test('a spoofed X-Forwarded-For named in Connection from an untrusted peer is replaced', async (t) => {
-    const v = await podSees(proxy.port, [['Host', 'a'], ['Connection', 'keep-alive, X-Forwarded-For, close'], ['X-Forwarded-For', '6.6.6.6']]);
+    const v = await podSees(proxy.port, [
+      ['Host', 'a'],
+      ['Connection', 'keep-alive, X-Forwarded-For, close'],
+      ['X-Forwarded-For', '6.6.6.6'],
+    ]);
     t.same(named(v.headers, 'x-forwarded-for'), ['127.0.0.1']);
   });
 
@@ -151,7 +172,11 @@ t.test('request side', async (t) => {
   t.test('does not trust a peer outside the configured set', async (t) => {
     const p = await startProxy(docFor(pod.address), { 'server.trustedProxies': ['10.0.0.0/8', '::1'] });
     t.teardown(() => p.stop());
-    const v = await podSees(p.port, [['Host', 'a'], ['X-Forwarded-For', '6.6.6.6'], ['X-Forwarded-Proto', 'https']]);
+    const v = await podSees(p.port, [
+      ['Host', 'a'],
+      ['X-Forwarded-For', '6.6.6.6'],
+      ['X-Forwarded-Proto', 'https'],
+    ]);
     t.same(named(v.headers, 'x-forwarded-for'), ['127.0.0.1']);
     t.same(named(v.headers, 'x-forwarded-proto'), ['http']);
   });
@@ -159,19 +184,30 @@ t.test('request side', async (t) => {
   t.test("strips a trusted peer's X-Forwarded-For named in Connection before appending", async (t) => {
     const p = await startProxy(docFor(pod.address), { 'server.trustedProxies': ['127.0.0.1'] });
     t.teardown(() => p.stop());
-    const v = await podSees(p.port, [['Host', 'a'], ['Connection', 'X-Forwarded-For, close'], ['X-Forwarded-For', '6.6.6.6']]);
+    const v = await podSees(p.port, [
+      ['Host', 'a'],
+      ['Connection', 'X-Forwarded-For, close'],
+      ['X-Forwarded-For', '6.6.6.6'],
+    ]);
     t.same(named(v.headers, 'x-forwarded-for'), ['127.0.0.1'], 'hop-by-hop XFF dropped, then glidepath adds its own');
   });
 
   t.test('appends Via', async (t) => {
     const plain = await podSees(proxy.port, [['Host', 'a']]);
     t.same(named(plain.headers, 'via'), ['1.1 glidepath'], 'added when absent');
-    const chained = await podSees(proxy.port, [['Host', 'a'], ['Via', '1.0 edge-lb'], ['via', '1.1 cdn']]);
+    const chained = await podSees(proxy.port, [
+      ['Host', 'a'],
+      ['Via', '1.0 edge-lb'],
+      ['via', '1.1 cdn'],
+    ]);
     t.same(named(chained.headers, 'via'), ['1.0 edge-lb, 1.1 cdn, 1.1 glidepath'], 'appended to the client chain, as one field');
   });
 
   t.test('propagates a sane X-Request-Id and returns it on the response', async (t) => {
-    const v = await podSees(proxy.port, [['Host', 'a'], ['X-Request-Id', 'req-42.abc_DEF']]);
+    const v = await podSees(proxy.port, [
+      ['Host', 'a'],
+      ['X-Request-Id', 'req-42.abc_DEF'],
+    ]);
     t.same(named(v.headers, 'x-request-id'), ['req-42.abc_DEF'], 'pod got it');
     t.same(named(v.responseHeaders, 'x-request-id'), ['req-42.abc_DEF'], 'client got it back');
   });
@@ -187,20 +223,39 @@ t.test('request side', async (t) => {
 
   t.test('replaces an X-Request-Id that is not sane', async (t) => {
     for (const bad of ['has space', 'x'.repeat(201), 'caf\u00e9']) {
-      const v = await podSees(proxy.port, [['Host', 'a'], ['X-Request-Id', bad]]);
+      const v = await podSees(proxy.port, [
+        ['Host', 'a'],
+        ['X-Request-Id', bad],
+      ]);
       const ids = named(v.headers, 'x-request-id');
       t.equal(ids.length, 1, `${JSON.stringify(bad.slice(0, 12))}: exactly one id forwarded`);
       t.match(ids[0], UUID_RE, `${JSON.stringify(bad.slice(0, 12))}: replaced by a new one`);
     }
-    const twice = await podSees(proxy.port, [['Host', 'a'], ['X-Request-Id', 'first-id'], ['X-Request-Id', 'second-id']]);
+    const twice = await podSees(proxy.port, [
+      ['Host', 'a'],
+      ['X-Request-Id', 'first-id'],
+      ['X-Request-Id', 'second-id'],
+    ]);
     t.same(named(twice.headers, 'x-request-id'), ['first-id'], 'of two, only the first is forwarded');
   });
 
   t.test('keeps the raw case and order of end-to-end request headers', async (t) => {
-    const sent: Pairs = [['X-Zeta', 'z'], ['X-Mixed-CASE', 'One'], ['Accept', '*/*'], ['x-mixed-case', 'Two'], ['x-alpha', 'a'], ['Cookie', 'a=1'], ['cookie', 'b=2']];
+    const sent: Pairs = [
+      ['X-Zeta', 'z'],
+      ['X-Mixed-CASE', 'One'],
+      ['Accept', '*/*'],
+      ['x-mixed-case', 'Two'],
+      ['x-alpha', 'a'],
+      ['Cookie', 'a=1'],
+      ['cookie', 'b=2'],
+    ];
     const v = await podSees(proxy.port, [['Host', 'a'], ...sent]);
     const names = new Set(sent.map(([n]) => n.toLowerCase()));
-    t.same(v.headers.filter(([n]) => names.has(n.toLowerCase())), sent, 'same names, same case, same order, duplicates kept apart');
+    t.same(
+      v.headers.filter(([n]) => names.has(n.toLowerCase())),
+      sent,
+      'same names, same case, same order, duplicates kept apart',
+    );
   });
 });
 
@@ -223,23 +278,25 @@ async function rawUpstream(response: string): Promise<net.Server & { port: numbe
 }
 
 t.test('response side', async (t) => {
-  const upstream = await rawUpstream([
-    'HTTP/1.1 200 OK',
-    'X-Case-Keep: A',
-    'Connection: X-Hop, keep-alive',
-    'X-Hop: secret',
-    'Keep-Alive: timeout=5, max=7',
-    'Proxy-Connection: keep-alive',
-    'Upgrade: h2c',
-    'TE: trailers',
-    'Set-Cookie: a=1; Path=/',
-    'x-middle: m',
-    'set-cookie: b=2; HttpOnly',
-    'X-Request-Id: pod-made-id',
-    'Content-Length: 2',
-    '',
-    'ok',
-  ].join('\r\n'));
+  const upstream = await rawUpstream(
+    [
+      'HTTP/1.1 200 OK',
+      'X-Case-Keep: A',
+      'Connection: X-Hop, keep-alive',
+      'X-Hop: secret',
+      'Keep-Alive: timeout=5, max=7',
+      'Proxy-Connection: keep-alive',
+      'Upgrade: h2c',
+      'TE: trailers',
+      'Set-Cookie: a=1; Path=/',
+      'x-middle: m',
+      'set-cookie: b=2; HttpOnly',
+      'X-Request-Id: pod-made-id',
+      'Content-Length: 2',
+      '',
+      'ok',
+    ].join('\r\n'),
+  );
   t.teardown(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
   upstream.unref();
   const p: InProcessProxy = await startProxy(docFor(`127.0.0.1:${upstream.port}`));
@@ -254,17 +311,23 @@ t.test('response side', async (t) => {
   t.same(named(pairs, 'te'), [], 'TE not returned');
   t.notOk(named(pairs, 'keep-alive').includes('timeout=5, max=7'), "the pod's Keep-Alive is not returned");
   t.same(named(pairs, 'connection'), ['close'], "Connection is glidepath's own");
-  t.same(pairs.filter(([n]) => ['x-case-keep', 'set-cookie', 'x-middle'].includes(n.toLowerCase())), [
-    ['X-Case-Keep', 'A'],
-    ['Set-Cookie', 'a=1; Path=/'],
-    ['x-middle', 'm'],
-    ['set-cookie', 'b=2; HttpOnly'],
-  ], 'raw case and order kept; both Set-Cookie fields returned separately');
+  t.same(
+    pairs.filter(([n]) => ['x-case-keep', 'set-cookie', 'x-middle'].includes(n.toLowerCase())),
+    [
+      ['X-Case-Keep', 'A'],
+      ['Set-Cookie', 'a=1; Path=/'],
+      ['x-middle', 'm'],
+      ['set-cookie', 'b=2; HttpOnly'],
+    ],
+    'raw case and order kept; both Set-Cookie fields returned separately',
+  );
   t.same(named(pairs, 'x-request-id'), ['client-id'], "the request's id replaces the pod's");
 });
 
 t.test('response side: hop-by-hop headers of a chunked pod response are not returned either', async (t) => {
-  const upstream = await rawUpstream('HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n');
+  const upstream = await rawUpstream(
+    'HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n',
+  );
   t.teardown(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
   upstream.unref();
   const p = await startProxy(docFor(`127.0.0.1:${upstream.port}`));
@@ -291,7 +354,13 @@ t.test('admin routes are unreachable through the proxy port, whatever the Host o
     });
   });
   await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => { recorder.close(() => resolve()); recorder.closeAllConnections(); }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        recorder.close(() => resolve());
+        recorder.closeAllConnections();
+      }),
+  );
   const p = await startProxy(docFor(`127.0.0.1:${(recorder.address() as net.AddressInfo).port}`));
   t.teardown(() => p.stop());
   const adminPort = Number(new URL(p.adminUrl).port);
@@ -300,14 +369,31 @@ t.test('admin routes are unreachable through the proxy port, whatever the Host o
   t.equal(live.status, 200, 'control: the admin API answers on its own port');
   await live.text();
 
-  const paths = ['/livez', '/readyz', '/metrics', '/status', '/%6Civez', '/%6c%69%76%65%7a', '//status', '/x/../metrics', '/./readyz', '/status?verbose=1', '/STATUS', '/actions/promote'];
+  const paths = [
+    '/livez',
+    '/readyz',
+    '/metrics',
+    '/status',
+    '/%6Civez',
+    '/%6c%69%76%65%7a',
+    '//status',
+    '/x/../metrics',
+    '/./readyz',
+    '/status?verbose=1',
+    '/STATUS',
+    '/actions/promote',
+  ];
   const hosts = ['app.example', `127.0.0.1:${adminPort}`, `localhost:${adminPort}`];
   const requests: { label: string; bytes: string; expectUrl: string }[] = [];
   for (const path of paths) {
     for (const host of hosts) {
       const method = path.startsWith('/actions/') ? 'POST' : 'GET';
       const body = method === 'POST' ? 'Content-Length: 2\r\n\r\n{}' : '\r\n';
-      requests.push({ label: `${method} ${path} Host: ${host}`, bytes: `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n${body}`, expectUrl: path });
+      requests.push({
+        label: `${method} ${path} Host: ${host}`,
+        bytes: `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n${body}`,
+        expectUrl: path,
+      });
     }
   }
   requests.push({

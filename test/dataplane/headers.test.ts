@@ -6,7 +6,13 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { Client } from 'undici';
 import type { Dispatcher } from 'undici';
-import { buildResponseHeaders, buildUpstreamHeaders, nextRequestId, stripConnectionOptions, type RequestFacts } from '../../src/dataplane/headers.ts';
+import {
+  buildResponseHeaders,
+  buildUpstreamHeaders,
+  nextRequestId,
+  stripConnectionOptions,
+  type RequestFacts,
+} from '../../src/dataplane/headers.ts';
 import { inspectingServer } from '../../testkit/raw.ts';
 
 const REPLAY_HEADER = 'x-replay';
@@ -20,11 +26,22 @@ interface Upstream {
 
 // The peer is trusted when the request asks for /trusted (the peer is 127.0.0.1 either way). Like
 // glidepath's own listener, the server leaves the Host check to the header pass.
-const server = await inspectingServer((req): Upstream => {
-  const facts: RequestFacts = { host: undefined, path: '', requestId: '', chunked: false, contentLength: 0, replayMarked: false, replayForbidden: false };
-  const out = buildUpstreamHeaders(req, req.url === '/trusted', REPLAY_HEADER, facts);
-  return { out, facts };
-}, { requireHostHeader: false });
+const server = await inspectingServer(
+  (req): Upstream => {
+    const facts: RequestFacts = {
+      host: undefined,
+      path: '',
+      requestId: '',
+      chunked: false,
+      contentLength: 0,
+      replayMarked: false,
+      replayForbidden: false,
+    };
+    const out = buildUpstreamHeaders(req, req.url === '/trusted', REPLAY_HEADER, facts);
+    return { out, facts };
+  },
+  { requireHostHeader: false },
+);
 t.teardown(() => server.close());
 
 /** A request from `path` with the given header lines. */
@@ -43,50 +60,150 @@ function forwarded(t: Test, u: Upstream): string[] {
   return out;
 }
 
-
 t.test('a plain request: its headers in order and case, then the forwarding headers glidepath sets', async (t) => {
   const u = await ask(['Host: shop.example', 'Accept: */*', 'X-CamelCase: Value', 'Cookie: a=1', 'Cookie: b=2']);
   t.same(forwarded(t, u), [
-    'Host', 'shop.example', 'Accept', '*/*', 'X-CamelCase', 'Value', 'Cookie', 'a=1', 'Cookie', 'b=2',
-    'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'shop.example', 'via', '1.1 glidepath', 'x-request-id', 'ID',
+    'Host',
+    'shop.example',
+    'Accept',
+    '*/*',
+    'X-CamelCase',
+    'Value',
+    'Cookie',
+    'a=1',
+    'Cookie',
+    'b=2',
+    'x-forwarded-for',
+    '127.0.0.1',
+    'x-forwarded-proto',
+    'http',
+    'x-forwarded-host',
+    'shop.example',
+    'via',
+    '1.1 glidepath',
+    'x-request-id',
+    'ID',
   ]);
   t.match(u.facts, { host: 'shop.example', chunked: false, contentLength: -1, replayMarked: false, replayForbidden: false });
 });
 
 t.test('hop-by-hop headers and the headers Connection names are stripped (RFC 9110 §7.6.1)', async (t) => {
   const u = await ask([
-    'Host: a', 'Connection: keep-alive, X-Hop', 'Connection: Upgrade', 'Keep-Alive: timeout=5', 'Proxy-Connection: keep-alive', 'TE: trailers',
-    'Trailer: X-T', 'Upgrade: websocket', 'X-Hop: secret', 'X-Kept: yes', 'Expect: 100-continue',
+    'Host: a',
+    'Connection: keep-alive, X-Hop',
+    'Connection: Upgrade',
+    'Keep-Alive: timeout=5',
+    'Proxy-Connection: keep-alive',
+    'TE: trailers',
+    'Trailer: X-T',
+    'Upgrade: websocket',
+    'X-Hop: secret',
+    'X-Kept: yes',
+    'Expect: 100-continue',
   ]);
   t.same(forwarded(t, u), [
-    'Host', 'a', 'X-Kept', 'yes',
-    'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'a', 'via', '1.1 glidepath', 'x-request-id', 'ID',
+    'Host',
+    'a',
+    'X-Kept',
+    'yes',
+    'x-forwarded-for',
+    '127.0.0.1',
+    'x-forwarded-proto',
+    'http',
+    'x-forwarded-host',
+    'a',
+    'via',
+    '1.1 glidepath',
+    'x-request-id',
+    'ID',
   ]);
 });
 
 t.test('an untrusted peer: client-sent forwarding headers are dropped and rewritten from what glidepath saw', async (t) => {
-  const u = await ask(['Host: a', 'X-Forwarded-For: 6.6.6.6', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: evil', 'Forwarded: for=6.6.6.6', 'X-Real-IP: 6.6.6.6']);
+  const u = await ask([
+    'Host: a',
+    'X-Forwarded-For: 6.6.6.6',
+    'X-Forwarded-Proto: https',
+    'X-Forwarded-Host: evil',
+    'Forwarded: for=6.6.6.6',
+    'X-Real-IP: 6.6.6.6',
+  ]);
   t.same(forwarded(t, u), [
-    'Host', 'a',
-    'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'a', 'via', '1.1 glidepath', 'x-request-id', 'ID',
+    'Host',
+    'a',
+    'x-forwarded-for',
+    '127.0.0.1',
+    'x-forwarded-proto',
+    'http',
+    'x-forwarded-host',
+    'a',
+    'via',
+    '1.1 glidepath',
+    'x-request-id',
+    'ID',
   ]);
 });
 
 t.test('a trusted peer: forwarding headers are kept and appended to', async (t) => {
-  const u = await ask(['Host: a', 'X-Forwarded-For: 1.1.1.1', 'X-Forwarded-For: 2.2.2.2, 3.3.3.3', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: shop.example',
-    'Forwarded: for=1.1.1.1', 'X-Real-IP: 1.1.1.1', 'Via: 1.1 edge'], { path: '/trusted' });
+  const u = await ask(
+    [
+      'Host: a',
+      'X-Forwarded-For: 1.1.1.1',
+      'X-Forwarded-For: 2.2.2.2, 3.3.3.3',
+      'X-Forwarded-Proto: https',
+      'X-Forwarded-Host: shop.example',
+      'Forwarded: for=1.1.1.1',
+      'X-Real-IP: 1.1.1.1',
+      'Via: 1.1 edge',
+    ],
+    { path: '/trusted' },
+  );
   t.same(forwarded(t, u), [
-    'Host', 'a', 'Forwarded', 'for=1.1.1.1', 'X-Real-IP', '1.1.1.1',
-    'x-forwarded-for', '1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1', 'x-forwarded-proto', 'https', 'x-forwarded-host', 'shop.example', 'via', '1.1 edge, 1.1 glidepath', 'x-request-id', 'ID',
+    'Host',
+    'a',
+    'Forwarded',
+    'for=1.1.1.1',
+    'X-Real-IP',
+    '1.1.1.1',
+    'x-forwarded-for',
+    '1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1',
+    'x-forwarded-proto',
+    'https',
+    'x-forwarded-host',
+    'shop.example',
+    'via',
+    '1.1 edge, 1.1 glidepath',
+    'x-request-id',
+    'ID',
   ]);
 });
 
 t.test('a trusted peer: forwarding headers the Connection header names are hop-by-hop all the same', async (t) => {
-  const u = await ask(['Host: a', 'Connection: X-Forwarded-For, x-forwarded-proto, X-Forwarded-Host, Via, X-Request-Id', 'X-Forwarded-For: 1.1.1.1',
-    'X-Forwarded-Proto: https', 'X-Forwarded-Host: other', 'Via: 1.1 edge', 'X-Request-Id: from-client'], { path: '/trusted' });
+  const u = await ask(
+    [
+      'Host: a',
+      'Connection: X-Forwarded-For, x-forwarded-proto, X-Forwarded-Host, Via, X-Request-Id',
+      'X-Forwarded-For: 1.1.1.1',
+      'X-Forwarded-Proto: https',
+      'X-Forwarded-Host: other',
+      'Via: 1.1 edge',
+      'X-Request-Id: from-client',
+    ],
+    { path: '/trusted' },
+  );
   t.same(forwarded(t, u), [
-    'Host', 'a',
-    'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'a', 'via', '1.1 glidepath', 'x-request-id', 'ID',
+    'Host',
+    'a',
+    'x-forwarded-for',
+    '127.0.0.1',
+    'x-forwarded-proto',
+    'http',
+    'x-forwarded-host',
+    'a',
+    'via',
+    '1.1 glidepath',
+    'x-request-id',
+    'ID',
   ]);
 });
 
@@ -124,7 +241,10 @@ t.test('body framing: content-length and chunked are recorded; TE is re-framed b
   t.same((cl.out as string[]).slice(0, 4), ['Host', 'a', 'Content-Length', '5']);
   const chunked = await server.ask('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
   t.match(chunked.facts, { contentLength: -1, chunked: true });
-  t.notOk((chunked.out as string[]).some((h) => h.toLowerCase() === 'transfer-encoding'), 'no Transfer-Encoding in the list');
+  t.notOk(
+    (chunked.out as string[]).some((h) => h.toLowerCase() === 'transfer-encoding'),
+    'no Transfer-Encoding in the list',
+  );
 });
 
 t.test('refusals: Host count and grammar, h2c upgrades, transfer codings', async (t) => {
@@ -133,13 +253,19 @@ t.test('refusals: Host count and grammar, h2c upgrades, transfer codings', async
   t.equal((await ask(['Host: a/b'])).out, 'invalid_host');
   t.equal((await ask(['Host: a b'])).out, 'invalid_host');
   t.equal((await ask(['Host: user@a'])).out, 'invalid_host');
-  t.equal((await ask(['Host: a', 'Connection: Upgrade, HTTP2-Settings', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA'])).out, 'h2c_upgrade');
+  t.equal(
+    (await ask(['Host: a', 'Connection: Upgrade, HTTP2-Settings', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA'])).out,
+    'h2c_upgrade',
+  );
   t.equal((await ask(['Host: a', 'Upgrade: websocket, H2C'])).out, 'h2c_upgrade', 'h2c anywhere in Upgrade, any case');
   t.equal((await server.ask('POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')).out, 'te_on_http10');
   t.equal((await server.ask('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n')).out, 'transfer_coding');
   const u10 = await ask([], { version: '1.0' });
-  t.same(forwarded(t, u10), ['x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'via', '1.1 glidepath', 'x-request-id', 'ID'],
-    'HTTP/1.0 may omit Host: no x-forwarded-host then');
+  t.same(
+    forwarded(t, u10),
+    ['x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'via', '1.1 glidepath', 'x-request-id', 'ID'],
+    'HTTP/1.0 may omit Host: no x-forwarded-host then',
+  );
 });
 
 t.test('stripConnectionOptions: removes the named headers in place and returns the names', async (t) => {
@@ -183,42 +309,69 @@ async function undiciRawHeaders(head: string): Promise<(Buffer | string)[]> {
 }
 
 t.test('buildResponseHeaders: hop-by-hop and Connection-named response headers are dropped, the rest kept as sent', async (t) => {
-  const raw = await undiciRawHeaders([
-    'HTTP/1.1 200 OK',
-    'Content-Type: text/plain',
-    'Connection: keep-alive, X-Internal',
-    'Keep-Alive: timeout=5',
-    'Proxy-Connection: keep-alive',
-    'TE: trailers',
-    'Trailer: X-Checksum',
-    'Upgrade: h2c',
-    'X-Internal: pod-secret',
-    'X-Request-Id: pod-made',
-    'Set-Cookie: a=1',
-    'Set-Cookie: b=2',
-    'X-CamelCase: Value',
-    'X-Latin: caf\u00e9',
-    // Names as long as a hop-by-hop one (the function switches on length first) must survive.
-    'Ab: 2', 'X-Seven: 7', 'X-Ten-Char: 10', 'X-Twelve-Chr: 12', 'X-Sixteen-Charss: 16', 'X-Seventeen-Chars: 17',
-    'Content-Length: 2',
-    '',
-    'ok',
-  ].join('\r\n'));
+  const raw = await undiciRawHeaders(
+    [
+      'HTTP/1.1 200 OK',
+      'Content-Type: text/plain',
+      'Connection: keep-alive, X-Internal',
+      'Keep-Alive: timeout=5',
+      'Proxy-Connection: keep-alive',
+      'TE: trailers',
+      'Trailer: X-Checksum',
+      'Upgrade: h2c',
+      'X-Internal: pod-secret',
+      'X-Request-Id: pod-made',
+      'Set-Cookie: a=1',
+      'Set-Cookie: b=2',
+      'X-CamelCase: Value',
+      'X-Latin: caf\u00e9',
+      // Names as long as a hop-by-hop one (the function switches on length first) must survive.
+      'Ab: 2',
+      'X-Seven: 7',
+      'X-Ten-Char: 10',
+      'X-Twelve-Chr: 12',
+      'X-Sixteen-Charss: 16',
+      'X-Seventeen-Chars: 17',
+      'Content-Length: 2',
+      '',
+      'ok',
+    ].join('\r\n'),
+  );
   t.ok(Buffer.isBuffer(raw[0]), 'undici hands over Buffers');
   t.same(buildResponseHeaders(raw, 'req-1'), [
-    'Content-Type', 'text/plain',
-    'Set-Cookie', 'a=1',
-    'Set-Cookie', 'b=2',
-    'X-CamelCase', 'Value',
-    'X-Latin', 'caf\u00e9',
-    'Ab', '2', 'X-Seven', '7', 'X-Ten-Char', '10', 'X-Twelve-Chr', '12', 'X-Sixteen-Charss', '16', 'X-Seventeen-Chars', '17',
-    'Content-Length', '2',
-    'x-request-id', 'req-1',
+    'Content-Type',
+    'text/plain',
+    'Set-Cookie',
+    'a=1',
+    'Set-Cookie',
+    'b=2',
+    'X-CamelCase',
+    'Value',
+    'X-Latin',
+    'caf\u00e9',
+    'Ab',
+    '2',
+    'X-Seven',
+    '7',
+    'X-Ten-Char',
+    '10',
+    'X-Twelve-Chr',
+    '12',
+    'X-Sixteen-Charss',
+    '16',
+    'X-Seventeen-Chars',
+    '17',
+    'Content-Length',
+    '2',
+    'x-request-id',
+    'req-1',
   ]);
 });
 
 t.test('buildResponseHeaders: a chunked response loses Transfer-Encoding (Node re-frames it) and nothing else', async (t) => {
-  const raw = await undiciRawHeaders('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-A: 1\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+  const raw = await undiciRawHeaders(
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-A: 1\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+  );
   t.same(buildResponseHeaders(raw, 'r'), ['X-A', '1', 'x-request-id', 'r']);
   t.same(buildResponseHeaders(['X-B', '2', 'connection', 'x-b'], 'r'), ['x-request-id', 'r'], 'string lists work the same');
 });
@@ -227,7 +380,11 @@ t.test('buildResponseHeaders: a chunked response loses Transfer-Encoding (Node r
 // line, so "gzip" and "chunked" on two lines pass where "gzip, chunked" on one is refused 501;
 // the gzip coding is then silently dropped on the way to the pod. Fixing it changes behaviour,
 // which this change must not: left for a follow-up, kept visible here as a todo.
-t.test('Transfer-Encoding split over two field lines is refused like the combined value', { todo: 'header pass checks only the last TE line' }, async (t) => {
-  const split = await server.ask('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
-  t.equal(split.out, 'transfer_coding');
-});
+t.test(
+  'Transfer-Encoding split over two field lines is refused like the combined value',
+  { todo: 'header pass checks only the last TE line' },
+  async (t) => {
+    const split = await server.ask('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    t.equal(split.out, 'transfer_coding');
+  },
+);

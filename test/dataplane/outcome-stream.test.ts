@@ -10,8 +10,17 @@ import { unusedPort } from '../../testkit/wait.ts';
 import { ATTEMPT_EXCLUDED, ATTEMPT_FAILED, ATTEMPT_OK, type AttemptVerdict, type OutcomeObserver } from '../../src/core/control.ts';
 import type { StatusDocument } from '../../src/admin/status.ts';
 
-interface First { version: string; rho: number; verdict: AttemptVerdict; latencyMs: number }
-interface Done { version: string; clientFailed: boolean; clientGone: boolean }
+interface First {
+  version: string;
+  rho: number;
+  verdict: AttemptVerdict;
+  latencyMs: number;
+}
+interface Done {
+  version: string;
+  clientFailed: boolean;
+  clientGone: boolean;
+}
 
 /** The consumer a rollout analysis would be: it records what it is told. */
 class Recorder implements OutcomeObserver {
@@ -48,15 +57,26 @@ async function statusOf(p: InProcessProxy): Promise<StatusDocument> {
 function answered(p: Pod): { total: number; s500: number; get500: number; post500: number } {
   const done = p.ledger().filter((e) => e.ev === 'done' && e.id.startsWith('r'));
   const s500 = done.filter((e) => e.status === 500);
-  return { total: done.length, s500: s500.length, get500: s500.filter((e) => e.method === 'GET').length, post500: s500.filter((e) => e.method === 'POST').length };
+  return {
+    total: done.length,
+    s500: s500.length,
+    get500: s500.filter((e) => e.method === 'GET').length,
+    post500: s500.filter((e) => e.method === 'POST').length,
+  };
 }
 
 t.test('a rollout at 30 %: verdicts per version match the pods, ρ is the canary share, replays are not reported', async (t) => {
   const stable = await pod(t, { APP_VERSION: 'v1' });
   const canary = await pod(t, { APP_VERSION: 'v2', FAIL_RATE: '0.3', FAIL_STATUS: '500' });
   const gp = await proxy(t, {
-    versions: [{ name: 'v1', revision: 1, weight: 7_000 }, { name: 'v2', revision: 2, weight: 3_000 }],
-    endpoints: [{ address: stable.address, version: 'v1' }, { address: canary.address, version: 'v2' }],
+    versions: [
+      { name: 'v1', revision: 1, weight: 7_000 },
+      { name: 'v2', revision: 2, weight: 3_000 },
+    ],
+    endpoints: [
+      { address: stable.address, version: 'v1' },
+      { address: canary.address, version: 'v2' },
+    ],
   });
   const rec = new Recorder();
   gp.app.dataPlane.setOutcomeObserver(rec);
@@ -69,16 +89,26 @@ t.test('a rollout at 30 %: verdicts per version match the pods, ρ is the canary
   t.ok(c.get500 > 5 && c.post500 > 0, `the canary failed GETs (${c.get500}) and POSTs (${c.post500})`);
   t.equal(rec.first.length, 300, 'one firstAttempt per client request');
   t.equal(rec.done.length, 300, 'one requestDone per client request');
-  t.ok(rec.first.every((e) => e.rho === 0.3), 'ρ = 0.3 on every first attempt');
+  t.ok(
+    rec.first.every((e) => e.rho === 0.3),
+    'ρ = 0.3 on every first attempt',
+  );
   t.equal(rec.count('v2', ATTEMPT_FAILED), c.s500, 'canary FAILED = the 500s it answered');
   t.equal(rec.count('v2', ATTEMPT_OK), c.total - c.s500, 'canary OK = the rest it answered');
   t.equal(v2?.retries, c.get500, 'each failed canary GET was replayed (retry.canaryStatuses)');
   t.equal(rec.count('v1', ATTEMPT_OK), s.total - c.get500, 'stable OK = what it answered, less the replays it took');
   t.equal(rec.count('v1', ATTEMPT_FAILED) + rec.count('v1', ATTEMPT_EXCLUDED) + rec.count('v2', ATTEMPT_EXCLUDED), 0, 'nothing else');
-  t.ok(rec.first.every((e) => e.latencyMs >= 0 && e.latencyMs < 5_000), 'latencies are durations in ms');
+  t.ok(
+    rec.first.every((e) => e.latencyMs >= 0 && e.latencyMs < 5_000),
+    'latencies are durations in ms',
+  );
   t.equal(rec.done.filter((d) => d.clientFailed).length, c.post500, 'clients saw only the POST 500s');
   t.equal(ledger.failures().length, c.post500, '(the load generator agrees)');
-  t.equal(rec.done.filter((d) => d.version === 'v2').length, rec.first.filter((e) => e.version === 'v2').length, 'requestDone names the first version');
+  t.equal(
+    rec.done.filter((d) => d.version === 'v2').length,
+    rec.first.filter((e) => e.version === 'v2').length,
+    'requestDone names the first version',
+  );
 
   // The canary at weight 0: one routable version left, the newest routable one is v1 itself.
   gp.app.dataPlane.setWeights({ v1: 10_000, v2: 0 });
@@ -95,7 +125,13 @@ t.test('a rollout at 30 %: verdicts per version match the pods, ρ is the canary
 t.test('a refused connection is a FAILED first attempt; its replay is not reported; the client sees success', async (t) => {
   const live = await pod(t, { APP_VERSION: 'v1' });
   const dead = `127.0.0.1:${await unusedPort()}`;
-  const gp = await proxy(t, { versions: [{ name: 'v1', revision: 1 }], endpoints: [{ address: live.address, version: 'v1' }, { address: dead, version: 'v1' }] });
+  const gp = await proxy(t, {
+    versions: [{ name: 'v1', revision: 1 }],
+    endpoints: [
+      { address: live.address, version: 'v1' },
+      { address: dead, version: 'v1' },
+    ],
+  });
   const rec = new Recorder();
   gp.app.dataPlane.setOutcomeObserver(rec);
   const ledger = await runLoad({ url: gp.url, connections: 2, total: 60, postRatio: 0.5, bodyBytes: 64, requestTimeoutMs: 5_000 });
@@ -105,7 +141,10 @@ t.test('a refused connection is a FAILED first attempt; its replay is not report
   t.ok((v1?.attempts.connect_error ?? 0) > 5, `some first attempts went to the dead pod (${v1?.attempts.connect_error})`);
   t.equal(rec.count('v1', ATTEMPT_FAILED), v1?.attempts.connect_error, 'FAILED = connect errors');
   t.equal(rec.count('v1', ATTEMPT_OK), 60 - (v1?.attempts.connect_error ?? 0), 'OK = the rest');
-  t.ok(rec.first.every((e) => e.rho === 1), 'one version: ρ = 1');
+  t.ok(
+    rec.first.every((e) => e.rho === 1),
+    'one version: ρ = 1',
+  );
   t.equal(rec.done.filter((d) => d.clientFailed || d.clientGone).length, 0, 'no request failed or was abandoned');
 });
 
@@ -117,16 +156,21 @@ t.test('a client that goes away: EXCLUDED, and requestDone says clientGone', asy
   const client = new AbortController();
   const pending = fetch(`${gp.url}/gone`, { signal: client.signal });
   // Abort once the pod holds the request (so the attempt really was under way).
-  const until = (done: () => boolean): Promise<void> => new Promise((resolve) => {
-    const deadline = Date.now() + 5_000;
-    const poll = (): void => void (done() || Date.now() > deadline ? resolve() : setTimeout(poll, 20));
-    poll();
-  });
+  const until = (done: () => boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const deadline = Date.now() + 5_000;
+      const poll = (): void => void (done() || Date.now() > deadline ? resolve() : setTimeout(poll, 20));
+      poll();
+    });
   await until(() => slow.ledger().some((e) => e.ev === 'recv'));
   client.abort();
   await t.rejects(pending);
   await until(() => rec.done.length > 0);
-  t.same(rec.first.map((e) => e.verdict), [ATTEMPT_EXCLUDED], 'the attempt is not evidence');
+  t.same(
+    rec.first.map((e) => e.verdict),
+    [ATTEMPT_EXCLUDED],
+    'the attempt is not evidence',
+  );
   t.same(rec.done, [{ version: 'v1', clientFailed: false, clientGone: true }], 'the request ended with the client gone');
 });
 

@@ -21,7 +21,11 @@ const rows: readonly [rule: string, facts: Partial<ReplayFacts>, expected: Retur
   // Connect failures and requests that never left: any method, the pod never saw them.
   ['connect failure, GET', { failure: 'connect-error' }, 'replay-anywhere'],
   ['connect failure, POST', { ...POST, failure: 'connect-error' }, 'replay-anywhere'],
-  ['connect failure, POST marked "false": the pod never saw it', { ...POST, failure: 'connect-error', replayMarker: false }, 'replay-anywhere'],
+  [
+    'connect failure, POST marked "false": the pod never saw it',
+    { ...POST, failure: 'connect-error', replayMarker: false },
+    'replay-anywhere',
+  ],
   ['queued, never handed to a socket, POST', { ...POST, failure: 'not-sent' }, 'replay-anywhere'],
   // The keep-alive race: a reset on a reused socket before any response byte.
   ['reset on a reused socket before any byte, GET', { failure: 'stale-socket' }, 'replay-anywhere'],
@@ -68,5 +72,16 @@ for (const [rule, facts, expected] of rows) {
 
 t.test('every failure kind appears in the table', async (t) => {
   const kinds = new Set(rows.map(([, f]) => f.failure ?? BASE.failure));
-  t.same([...kinds].sort(), ['canary-status', 'client-error', 'connect-error', 'not-sent', 'protocol-error', 'reset', 'retry-status', 'stale-socket', 'status', 'timeout']);
+  t.same([...kinds].sort(), [
+    'canary-status',
+    'client-error',
+    'connect-error',
+    'not-sent',
+    'protocol-error',
+    'reset',
+    'retry-status',
+    'stale-socket',
+    'status',
+    'timeout',
+  ]);
 });

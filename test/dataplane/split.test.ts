@@ -12,13 +12,26 @@ import { UpstreamEndpoint } from '../../src/dataplane/upstream.ts';
 import { VersionStats } from '../../src/dataplane/stats.ts';
 import type { StatusDocument } from '../../src/admin/status.ts';
 
-const UPSTREAM = { connectTimeout: 1000, responseTimeout: 1000, bodyIdleTimeout: 1000, idleTimeout: 1000, maxConnectionsPerEndpoint: 0, maxPendingPerEndpoint: 0, drainTimeout: 1000, slowStartWindow: 0 };
+const UPSTREAM = {
+  connectTimeout: 1000,
+  responseTimeout: 1000,
+  bodyIdleTimeout: 1000,
+  idleTimeout: 1000,
+  maxConnectionsPerEndpoint: 0,
+  maxPendingPerEndpoint: 0,
+  drainTimeout: 1000,
+  slowStartWindow: 0,
+};
 const endpoint = (port: number, version: string, ready = true, terminating = false) =>
   new UpstreamEndpoint({ host: '127.0.0.1', port, version, ready, serving: ready || terminating, terminating }, UPSTREAM);
 
 t.test('pickVersion follows integer weights exactly in the long run (seeded)', async (t) => {
   const snapshot = buildSnapshot({
-    versions: [{ name: 'a', revision: 1 }, { name: 'b', revision: 2 }, { name: 'c', revision: 3 }],
+    versions: [
+      { name: 'a', revision: 1 },
+      { name: 'b', revision: 2 },
+      { name: 'c', revision: 3 },
+    ],
     weights: { a: 7000, b: 2500, c: 500 },
     endpoints: [endpoint(1, 'a'), endpoint(2, 'b'), endpoint(3, 'c')],
     statsFor: (v) => new VersionStats(v),
@@ -35,12 +48,43 @@ t.test('pickVersion follows integer weights exactly in the long run (seeded)', a
 
 t.test('a version without usable endpoints gives its share away; all-zero weights split evenly', async (t) => {
   const stats = (v: string): VersionStats => new VersionStats(v);
-  const s1 = buildSnapshot({ versions: [{ name: 'a', revision: 1 }, { name: 'b', revision: 2 }], weights: { a: 9000, b: 1000 }, endpoints: [endpoint(1, 'a', false), endpoint(2, 'b')], statsFor: stats, generation: 1 });
-  t.same(s1.routable.map((v) => [v.name, v.effectiveWeight]), [['b', 1000]]);
+  const s1 = buildSnapshot({
+    versions: [
+      { name: 'a', revision: 1 },
+      { name: 'b', revision: 2 },
+    ],
+    weights: { a: 9000, b: 1000 },
+    endpoints: [endpoint(1, 'a', false), endpoint(2, 'b')],
+    statsFor: stats,
+    generation: 1,
+  });
+  t.same(
+    s1.routable.map((v) => [v.name, v.effectiveWeight]),
+    [['b', 1000]],
+  );
   t.equal(s1.totalWeight, 1000);
-  const s2 = buildSnapshot({ versions: [{ name: 'a', revision: 1 }, { name: 'b', revision: 2 }], weights: { a: 10000, b: 0 }, endpoints: [endpoint(1, 'a', true, true), endpoint(2, 'b')], statsFor: stats, generation: 2 });
-  t.same(s2.routable.map((v) => v.name), ['b'], 'weight-0 version takes traffic when it is the only one with pods');
-  const s3 = buildSnapshot({ versions: [{ name: 'a', revision: 1 }], weights: { a: 10000 }, endpoints: [endpoint(1, 'a', false, true)], statsFor: stats, generation: 3 });
+  const s2 = buildSnapshot({
+    versions: [
+      { name: 'a', revision: 1 },
+      { name: 'b', revision: 2 },
+    ],
+    weights: { a: 10000, b: 0 },
+    endpoints: [endpoint(1, 'a', true, true), endpoint(2, 'b')],
+    statsFor: stats,
+    generation: 2,
+  });
+  t.same(
+    s2.routable.map((v) => v.name),
+    ['b'],
+    'weight-0 version takes traffic when it is the only one with pods',
+  );
+  const s3 = buildSnapshot({
+    versions: [{ name: 'a', revision: 1 }],
+    weights: { a: 10000 },
+    endpoints: [endpoint(1, 'a', false, true)],
+    statsFor: stats,
+    generation: 3,
+  });
   t.ok(s3.fallback, 'nothing ready: serving-but-terminating endpoints stand in');
   t.equal(s3.routable[0]?.endpoints.length, 1);
 });
@@ -50,8 +94,14 @@ t.test('90/10 split through the proxy stays within tolerance and every request r
   const v2 = await startPod({ APP_VERSION: 'v2' });
   t.teardown(() => Promise.all([v1.stop(), v2.stop()]));
   const proxy = await startProxy({
-    versions: [{ name: 'v1', revision: 1, weight: 9000 }, { name: 'v2', revision: 2, weight: 1000 }],
-    endpoints: [{ address: v1.address, version: 'v1' }, { address: v2.address, version: 'v2' }],
+    versions: [
+      { name: 'v1', revision: 1, weight: 9000 },
+      { name: 'v2', revision: 2, weight: 1000 },
+    ],
+    endpoints: [
+      { address: v1.address, version: 'v1' },
+      { address: v2.address, version: 'v2' },
+    ],
   });
   t.teardown(() => proxy.stop());
   const ledger = await runLoad({ url: proxy.url, total: 3000, connections: 8, postRatio: 0.2 });

@@ -24,7 +24,10 @@ const DOWNLOAD_BYTES = 100_000_000;
  */
 const RSS_GROWTH_LIMIT = 40 * MB;
 
-const docFor = (address: string): EndpointsDoc => ({ versions: [{ name: 'v1', revision: 1, weight: 10_000 }], endpoints: [{ address, version: 'v1' }] });
+const docFor = (address: string): EndpointsDoc => ({
+  versions: [{ name: 'v1', revision: 1, weight: 10_000 }],
+  endpoints: [{ address, version: 'v1' }],
+});
 
 const pod = await startPod({ POD_NAME: 'streaming-pod' });
 t.teardown(() => pod.stop());
@@ -42,7 +45,9 @@ async function withRss<T>(pid: number, work: () => Promise<T>): Promise<{ result
   if (!haveProc) return { result: await work(), growth: 0 };
   const baseline = rssOf(pid);
   let peak = baseline;
-  const timer = setInterval(() => { peak = Math.max(peak, rssOf(pid)); }, 20);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssOf(pid));
+  }, 20);
   try {
     const result = await work();
     peak = Math.max(peak, rssOf(pid));
@@ -56,7 +61,6 @@ function assertBounded(t: Test, growth: number, what: string): void {
   if (!haveProc) return void t.comment('no /proc: RSS not checked');
   t.ok(growth < RSS_GROWTH_LIMIT, `glidepath RSS grew ${(growth / MB).toFixed(1)} MB during ${what} (limit ${RSS_GROWTH_LIMIT / MB} MB)`);
 }
-
 
 // Warm up (JIT, pools) so that the baselines are honest.
 for (let i = 0; i < 20; i++) {
@@ -87,7 +91,11 @@ for (const framing of ['content-length', 'chunked'] as const) {
     const { result, growth } = await withRss(proxy.child.pid as number, async () => {
       const res = await request(`${proxy.url}/echo`, {
         method: 'POST',
-        headers: { 'x-test-id': id, 'content-type': 'application/octet-stream', ...(framing === 'content-length' ? { 'content-length': String(UPLOAD_BYTES) } : {}) },
+        headers: {
+          'x-test-id': id,
+          'content-type': 'application/octet-stream',
+          ...(framing === 'content-length' ? { 'content-length': String(UPLOAD_BYTES) } : {}),
+        },
         body: Readable.from(uploadChunks(UPLOAD_BYTES)),
         signal: AbortSignal.timeout(30_000),
       });
@@ -125,7 +133,11 @@ for (const path of [`/bytes/${DOWNLOAD_BYTES}`, `/bytes/${DOWNLOAD_BYTES}?chunke
     t.equal(result.status, 200);
     t.equal(result.bytes, DOWNLOAD_BYTES, 'every byte arrived');
     t.ok(result.intact, 'the content is what the pod sent');
-    t.equal(result.length, path.includes('chunked') ? undefined : String(DOWNLOAD_BYTES), 'content-length passed through when the pod sent one');
+    t.equal(
+      result.length,
+      path.includes('chunked') ? undefined : String(DOWNLOAD_BYTES),
+      'content-length passed through when the pod sent one',
+    );
     t.comment(`glidepath RSS peak growth during the download: ${(growth / MB).toFixed(1)} MB`);
   });
 }
@@ -134,7 +146,10 @@ t.test('a client that stops reading stalls the pod (backpressure end to end), an
   const id = 'slow-reader';
   const socket = net.connect({ port: proxy.port, host: '127.0.0.1' });
   t.teardown(() => socket.destroy());
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
   let head = '';
   let bodyBytes = 0;
   let headDone = false;
@@ -150,11 +165,17 @@ t.test('a client that stops reading stalls the pod (backpressure end to end), an
     } else bodyBytes += d.length;
     onProgress();
   });
-  const progress = (pred: () => boolean, ms: number): Promise<boolean> => new Promise((resolve) => {
-    if (pred()) return resolve(true);
-    const timer = setTimeout(() => resolve(pred()), ms);
-    onProgress = () => { if (pred()) { clearTimeout(timer); resolve(true); } };
-  });
+  const progress = (pred: () => boolean, ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (pred()) return resolve(true);
+      const timer = setTimeout(() => resolve(pred()), ms);
+      onProgress = () => {
+        if (pred()) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      };
+    });
 
   socket.write(`GET /bytes/${DOWNLOAD_BYTES} HTTP/1.1\r\nHost: a\r\nX-Test-Id: ${id}\r\nConnection: close\r\n\r\n`);
   t.ok(await progress(() => headDone, 5_000), 'response head arrived');
@@ -162,7 +183,10 @@ t.test('a client that stops reading stalls the pod (backpressure end to end), an
   // The reader is paused: a bounded wait is the point.
   const { growth } = await withRss(proxy.child.pid as number, () => sleep(1_500));
   const pausedAt = bodyBytes;
-  const podEvents = pod.ledger().filter((e) => e.id === id).map((e) => e.ev);
+  const podEvents = pod
+    .ledger()
+    .filter((e) => e.id === id)
+    .map((e) => e.ev);
   t.same(podEvents, ['recv'], 'after 1.5 s the pod has still not finished writing: its writes are stalled');
   t.ok(pausedAt < DOWNLOAD_BYTES / 2, `the paused client holds ${(pausedAt / MB).toFixed(1)} MB, far from all of it`);
   assertBounded(t, growth, 'the stall');
@@ -173,7 +197,10 @@ t.test('a client that stops reading stalls the pod (backpressure end to end), an
   t.match(head, /^HTTP\/1\.1 200 /);
   const deadline = performance.now() + 2_000;
   while (!pod.ledger().some((e) => e.id === id && e.ev === 'done') && performance.now() < deadline) await sleep(20);
-  t.ok(pod.ledger().some((e) => e.id === id && e.ev === 'done'), 'the pod finished once the client read');
+  t.ok(
+    pod.ledger().some((e) => e.id === id && e.ev === 'done'),
+    'the pod finished once the client read',
+  );
 });
 
 t.test('a pod that stops reading stalls the client upload (backpressure end to end), in bounded memory', async (t) => {
@@ -185,7 +212,13 @@ t.test('a pod that stops reading stalls the client upload (backpressure end to e
     s.on('error', () => s.destroy());
   });
   await new Promise<void>((resolve) => deaf.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); deaf.close(() => resolve()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        deaf.close(() => resolve());
+      }),
+  );
   const p = await spawnProxy(docFor(`127.0.0.1:${(deaf.address() as net.AddressInfo).port}`));
   t.teardown(() => p.stop());
 
@@ -219,10 +252,16 @@ function exchange(bytes: (string | Buffer)[], options: { waitFor100?: boolean } 
     const socket = net.connect({ port: proxy.port, host: '127.0.0.1', noDelay: true });
     const chunks: Buffer[] = [];
     let before100 = '';
-    const timer = setTimeout(() => { socket.destroy(); resolve({ text: Buffer.concat(chunks).toString('latin1'), before100 }); }, 5_000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), before100 });
+    }, 5_000);
     socket.on('error', reject);
     socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('close', () => { clearTimeout(timer); resolve({ text: Buffer.concat(chunks).toString('latin1'), before100 }); });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), before100 });
+    });
     socket.on('connect', async () => {
       const [first, ...rest] = bytes;
       socket.write(first as string | Buffer);
@@ -254,7 +293,9 @@ function dechunk(body: Buffer): Buffer {
 
 t.test('HEAD gets the head only: the next response on the connection follows it directly', async (t) => {
   for (const path of ['/bytes/1000', '/bytes/1000?chunked=1']) {
-    const { text } = await exchange([`HEAD ${path} HTTP/1.1\r\nHost: a\r\n\r\nGET /status/204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`]);
+    const { text } = await exchange([
+      `HEAD ${path} HTTP/1.1\r\nHost: a\r\n\r\nGET /status/204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
+    ]);
     const [headHead, rest] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)];
     t.match(headHead, /^HTTP\/1\.1 200 /, `HEAD ${path}: 200`);
     if (!path.includes('chunked')) t.match(headHead, /\r\ncontent-length: 1000(\r\n|$)/i, `HEAD ${path}: the pod's content-length`);
@@ -263,7 +304,13 @@ t.test('HEAD gets the head only: the next response on the connection follows it 
 });
 
 t.test('Expect: 100-continue: the client gets 100 before it sends the body, then the answer', async (t) => {
-  const { text, before100 } = await exchange(['POST /echo HTTP/1.1\r\nHost: a\r\nX-Test-Id: expect-100\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n', 'hello'], { waitFor100: true });
+  const { text, before100 } = await exchange(
+    [
+      'POST /echo HTTP/1.1\r\nHost: a\r\nX-Test-Id: expect-100\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n',
+      'hello',
+    ],
+    { waitFor100: true },
+  );
   t.equal(before100, 'HTTP/1.1 100 Continue\r\n\r\n', 'exactly an interim 100 before the body was sent');
   const final = text.slice(before100.length);
   t.match(final, /^HTTP\/1\.1 200 /, 'then the final response');
@@ -289,9 +336,15 @@ t.test('a chunked request body reaches the pod with its exact bytes', async (t) 
 });
 
 t.test('204 and 304 carry no body: pipelined responses stay aligned', async (t) => {
-  const { text } = await exchange(['GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: a\r\n\r\nGET /status/200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
+  const { text } = await exchange([
+    'GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: a\r\n\r\nGET /status/200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  ]);
   const heads = headsOf(text);
-  t.same(heads.map((h) => h.slice(0, 12)), ['HTTP/1.1 204', 'HTTP/1.1 304', 'HTTP/1.1 200'], 'three responses, in order');
+  t.same(
+    heads.map((h) => h.slice(0, 12)),
+    ['HTTP/1.1 204', 'HTTP/1.1 304', 'HTTP/1.1 200'],
+    'three responses, in order',
+  );
   for (const h of heads.slice(0, 2)) {
     t.notMatch(h, /\r\ntransfer-encoding:/i, `${h.slice(9, 12)}: no Transfer-Encoding`);
     t.notMatch(h, /\r\ncontent-length: [1-9]/i, `${h.slice(9, 12)}: no non-zero Content-Length`);

@@ -16,9 +16,16 @@ import type { LedgerEntry } from '../../src/demo/app.ts';
 import { REJECT_REASONS } from '../../src/dataplane/stats.ts';
 import { sleep, unusedPort } from '../../testkit/wait.ts';
 
-
-interface Refusal { status: number; code: string; reason: string }
-interface Forward { forward: true; status: number; bytes?: number }
+interface Refusal {
+  status: number;
+  code: string;
+  reason: string;
+}
+interface Forward {
+  forward: true;
+  status: number;
+  bytes?: number;
+}
 interface Case {
   name: string;
   /** The target as the pod would see it in origin-form: the token the pod's ledger is searched for. */
@@ -31,7 +38,8 @@ interface Case {
   source?: string;
 }
 
-const corpus = (JSON.parse(readFileSync(new URL('../fixtures/strict-input/corpus.json', import.meta.url), 'utf8')) as { cases: Case[] }).cases;
+const corpus = (JSON.parse(readFileSync(new URL('../fixtures/strict-input/corpus.json', import.meta.url), 'utf8')) as { cases: Case[] })
+  .cases;
 const isRefusal = (e: Refusal | Forward): e is Refusal => !('forward' in e);
 
 function fields(n: number): string {
@@ -40,16 +48,54 @@ function fields(n: number): string {
 const TOO_LARGE = { status: 431, code: 'GP_HEADERS_TOO_LARGE' };
 /** Limit cases (T13), generated: sizes around the defaults (100 fields, 16 KiB of headers, 8 KiB of URL). */
 const limits: Case[] = [
-  { name: 'fields-100', path: '/si/fields-100', bytes: `GET /si/fields-100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n${fields(98)}\r\n`, expect: { forward: true, status: 200 } },
-  { name: 'fields-101', path: '/si/fields-101', bytes: `GET /si/fields-101 HTTP/1.1\r\nHost: a\r\n${fields(100)}\r\n`, expect: { ...TOO_LARGE, reason: 'too_many_headers' } },
-  // Node 20 silently kept the first ~1000 of these and dropped the rest, Authorization included (measured).
-  { name: 'fields-1500', path: '/si/fields-1500', bytes: `GET /si/fields-1500 HTTP/1.1\r\nHost: a\r\n${fields(1499)}Authorization: last\r\n\r\n`, expect: { ...TOO_LARGE, reason: 'too_many_headers' } },
-  { name: 'header-17k', path: '/si/header-17k', bytes: `GET /si/header-17k HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(17 * 1024)}\r\n\r\n`, expect: { ...TOO_LARGE, reason: 'header_too_large' } },
-  { name: 'url-8192', path: `/si/url-8192?${'u'.repeat(8192 - 15)}`, bytes: `GET /si/url-8192?${'u'.repeat(8192 - 15)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`, expect: { forward: true, status: 200 } },
-  { name: 'url-9k', path: `/si/url-9k?${'u'.repeat(9000)}`, bytes: `GET /si/url-9k?${'u'.repeat(9000)} HTTP/1.1\r\nHost: a\r\n\r\n`, expect: { status: 414, code: 'GP_URI_TOO_LONG', reason: 'url_too_long' } },
-  { name: 'url-20k', path: `/si/url-20k?${'u'.repeat(20_000)}`, bytes: `GET /si/url-20k?${'u'.repeat(20_000)} HTTP/1.1\r\nHost: a\r\n\r\n`, expect: { ...TOO_LARGE, reason: 'header_too_large' } },
   {
-    name: 'chunk-extension-20k', phase: 'body', source: 'CVE-2024-22019', path: '/si/chunk-extension-20k',
+    name: 'fields-100',
+    path: '/si/fields-100',
+    bytes: `GET /si/fields-100 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n${fields(98)}\r\n`,
+    expect: { forward: true, status: 200 },
+  },
+  {
+    name: 'fields-101',
+    path: '/si/fields-101',
+    bytes: `GET /si/fields-101 HTTP/1.1\r\nHost: a\r\n${fields(100)}\r\n`,
+    expect: { ...TOO_LARGE, reason: 'too_many_headers' },
+  },
+  // Node 20 silently kept the first ~1000 of these and dropped the rest, Authorization included (measured).
+  {
+    name: 'fields-1500',
+    path: '/si/fields-1500',
+    bytes: `GET /si/fields-1500 HTTP/1.1\r\nHost: a\r\n${fields(1499)}Authorization: last\r\n\r\n`,
+    expect: { ...TOO_LARGE, reason: 'too_many_headers' },
+  },
+  {
+    name: 'header-17k',
+    path: '/si/header-17k',
+    bytes: `GET /si/header-17k HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(17 * 1024)}\r\n\r\n`,
+    expect: { ...TOO_LARGE, reason: 'header_too_large' },
+  },
+  {
+    name: 'url-8192',
+    path: `/si/url-8192?${'u'.repeat(8192 - 15)}`,
+    bytes: `GET /si/url-8192?${'u'.repeat(8192 - 15)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
+    expect: { forward: true, status: 200 },
+  },
+  {
+    name: 'url-9k',
+    path: `/si/url-9k?${'u'.repeat(9000)}`,
+    bytes: `GET /si/url-9k?${'u'.repeat(9000)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+    expect: { status: 414, code: 'GP_URI_TOO_LONG', reason: 'url_too_long' },
+  },
+  {
+    name: 'url-20k',
+    path: `/si/url-20k?${'u'.repeat(20_000)}`,
+    bytes: `GET /si/url-20k?${'u'.repeat(20_000)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+    expect: { ...TOO_LARGE, reason: 'header_too_large' },
+  },
+  {
+    name: 'chunk-extension-20k',
+    phase: 'body',
+    source: 'CVE-2024-22019',
+    path: '/si/chunk-extension-20k',
     bytes: `POST /si/chunk-extension-20k HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(20_000)}\r\na\r\n0\r\n\r\n`,
     expect: { status: 413, code: 'GP_PAYLOAD_TOO_LARGE', reason: 'chunk_extension_too_large' },
   },
@@ -133,7 +179,11 @@ t.test('the corpus refuses or normalises each input exactly as expected', async 
         t.notOk(r.headers['x-glidepath-error'], 'no proxy error');
         const own = new RegExp(`/si/${c.name}(?:$|[?])`);
         const seen = ledger.filter((l) => l.ev === 'recv' && own.test(l.path));
-        t.same(seen.map((l) => l.path), [c.path], 'the pod saw exactly one request, with the origin-form target');
+        t.same(
+          seen.map((l) => l.path),
+          [c.path],
+          'the pod saw exactly one request, with the origin-form target',
+        );
         if (e.bytes !== undefined) {
           const done = ledger.find((l) => l.ev === 'done' && l.path === c.path);
           t.equal(done?.bytes, e.bytes, 'the pod received the whole body');
@@ -162,7 +212,10 @@ t.test('refuses 150 and 1500 header fields with 431 and never forwards a truncat
   const many = (n: number) => `GET /si/fields-${n}x HTTP/1.1\r\nHost: a\r\n${fields(n - 2)}Authorization: last\r\n\r\n`;
   const [r150, r1500] = await Promise.all([rawRequest(proxy.port, many(150)), rawRequest(proxy.port, many(1500))]);
   await settle();
-  for (const [n, r] of [[150, r150], [1500, r1500]] as const) {
+  for (const [n, r] of [
+    [150, r150],
+    [1500, r1500],
+  ] as const) {
     t.equal(r.status, 431, `${n} fields: 431`);
     t.equal(r.headers['x-glidepath-error'], 'GP_HEADERS_TOO_LARGE', `${n} fields: code`);
     t.ok(r.closed, `${n} fields: closed`);
@@ -203,7 +256,10 @@ t.test('pipelining behind a refused request', async (t) => {
 
   t.test('a request smuggled behind CL+TE never reaches the pod', async (t) => {
     await warm();
-    const r = await rawRequest(proxy.port, `POST /si/smuggle-carrier HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${follow('/si/smuggled')}`);
+    const r = await rawRequest(
+      proxy.port,
+      `POST /si/smuggle-carrier HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${follow('/si/smuggled')}`,
+    );
     await settle();
     t.equal(r.status, 400);
     t.ok(r.closed, 'closed');
@@ -257,10 +313,23 @@ t.test('pipelining behind a refused request', async (t) => {
 });
 
 t.test('the same inputs split at byte boundaries get the same answers', async (t) => {
-  const representative = ['dup-host', 'host-at', 'cl-te', 'te-on-http10', 'te-identity-chunked', 'absolute-form-other', 'version-http20', 'obs-fold', 'bare-lf', 'cl-inner-space'];
+  const representative = [
+    'dup-host',
+    'host-at',
+    'cl-te',
+    'te-on-http10',
+    'te-identity-chunked',
+    'absolute-form-other',
+    'version-http20',
+    'obs-fold',
+    'bare-lf',
+    'cl-inner-space',
+  ];
 
   t.test('byte by byte', async (t) => {
-    const results = await Promise.all(representative.map((name) => send(proxy.port, caseNamed(name), { parts: [...caseNamed(name).bytes], gapMs: 1, waitMs: 5_000 })));
+    const results = await Promise.all(
+      representative.map((name) => send(proxy.port, caseNamed(name), { parts: [...caseNamed(name).bytes], gapMs: 1, waitMs: 5_000 })),
+    );
     await settle();
     const ledger = pod.ledger();
     representative.forEach((name, i) => {
@@ -287,7 +356,8 @@ t.test('the same inputs split at byte boundaries get the same answers', async (t
       t.same(wrong, [], `${name}: every one of ${splits.length} splits answered ${e.status} ${e.code} and closed`);
     }
     await settle();
-    for (const name of ['dup-host', 'cl-te', 'te-on-http10']) t.notOk(arrived(pod.ledger(), caseNamed(name).path), `${name}: nothing reached the pod`);
+    for (const name of ['dup-host', 'cl-te', 'te-on-http10'])
+      t.notOk(arrived(pod.ledger(), caseNamed(name).path), `${name}: nothing reached the pod`);
   });
 });
 
@@ -327,7 +397,10 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
     if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${output()}`);
     const up = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1');
-      s.on('connect', () => { s.destroy(); resolve(true); });
+      s.on('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (up) return;
@@ -339,8 +412,12 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
 async function startOracle(name: string, command: string, args: string[], port: number): Promise<Oracle> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const output = (): string => out;
   await waitForPort(port, child, output);
   return { name, port, child, output };
@@ -365,14 +442,28 @@ t.test('differential: glidepath refuses everything haproxy or nginx refuses', as
   const dir = mkdtempSync(join(tmpdir(), 'glidepath-differential-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [hp, np] = [await unusedPort(), await unusedPort()];
-  writeFileSync(join(dir, 'haproxy.cfg'), [
-    'global', '  maxconn 512',
-    'defaults', '  mode http', '  timeout connect 2s', '  timeout client 5s', '  timeout server 5s',
-    'frontend fe', `  bind 127.0.0.1:${hp}`, '  default_backend be',
-    'backend be', `  server pod ${pod.address}`, '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'haproxy.cfg'),
+    [
+      'global',
+      '  maxconn 512',
+      'defaults',
+      '  mode http',
+      '  timeout connect 2s',
+      '  timeout client 5s',
+      '  timeout server 5s',
+      'frontend fe',
+      `  bind 127.0.0.1:${hp}`,
+      '  default_backend be',
+      'backend be',
+      `  server pod ${pod.address}`,
+      '',
+    ].join('\n'),
+  );
   mkdirSync(join(dir, 'tmp'));
-  writeFileSync(join(dir, 'nginx.conf'), `daemon off;
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;
 master_process off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -395,16 +486,21 @@ http {
     }
   }
 }
-`);
+`,
+  );
   const oracles: Oracle[] = [];
-  t.teardown(async () => { await Promise.all(oracles.map((o) => stopChild(o.child))); });
+  t.teardown(async () => {
+    await Promise.all(oracles.map((o) => stopChild(o.child)));
+  });
   oracles.push(await startOracle('haproxy', HAPROXY, ['-db', '-f', join(dir, 'haproxy.cfg')], hp));
   oracles.push(await startOracle('nginx', NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'nginx-error.log')], np));
 
   const fronts = [...oracles.map((o) => ({ name: o.name, port: o.port })), { name: 'glidepath', port: proxy.port }];
   const diffCases = corpus.filter((c) => c.diff === true);
   const tokenFor = (c: Case, front: string): string => c.path.replace('/si/', `/si-${front}/`);
-  await Promise.all(fronts.flatMap((f) => diffCases.map((c) => rawRequest(f.port, c.bytes.replaceAll('/si/', `/si-${f.name}/`), { waitMs: 1_500 }))));
+  await Promise.all(
+    fronts.flatMap((f) => diffCases.map((c) => rawRequest(f.port, c.bytes.replaceAll('/si/', `/si-${f.name}/`), { waitMs: 1_500 }))),
+  );
   await settle(250);
   const ledger = pod.ledger();
   const forwardedBy = (c: Case, front: string): boolean => arrived(ledger, tokenFor(c, front));
@@ -418,8 +514,14 @@ http {
     const haproxy = forwardedBy(c, 'haproxy');
     const nginx = forwardedBy(c, 'nginx');
     const glidepath = forwardedBy(c, 'glidepath');
-    table.push(`${c.name.padEnd(26)} haproxy ${haproxy ? 'forwards' : 'refuses '}  nginx ${nginx ? 'forwards' : 'refuses '}  glidepath ${glidepath ? 'forwards' : 'refuses'}`);
-    if (!haproxy || !nginx) t.notOk(glidepath, `${c.name}: refused by ${!haproxy && !nginx ? 'both' : !haproxy ? 'haproxy' : 'nginx'}, so glidepath refuses it too`);
+    table.push(
+      `${c.name.padEnd(26)} haproxy ${haproxy ? 'forwards' : 'refuses '}  nginx ${nginx ? 'forwards' : 'refuses '}  glidepath ${glidepath ? 'forwards' : 'refuses'}`,
+    );
+    if (!haproxy || !nginx)
+      t.notOk(
+        glidepath,
+        `${c.name}: refused by ${!haproxy && !nginx ? 'both' : !haproxy ? 'haproxy' : 'nginx'}, so glidepath refuses it too`,
+      );
     if (haproxy && nginx && !glidepath) stricter++;
     t.equal(glidepath, !isRefusal(c.expect), `${c.name}: glidepath ${isRefusal(c.expect) ? 'refuses' : 'forwards'} it as the corpus says`);
   }

@@ -12,10 +12,12 @@ import { sleep } from '../../testkit/wait.ts';
 import { blackhole } from '../../testkit/blackhole.ts';
 import type { StatusDocument } from '../../src/admin/status.ts';
 
-
 /** One request is one attempt: retries off when this build has them. */
 const ONE_ATTEMPT: Record<string, unknown> = { 'retry.maxRetries': 0 };
-const docFor = (address: string): EndpointsDoc => ({ versions: [{ name: 'v1', revision: 1, weight: 10_000 }], endpoints: [{ address, version: 'v1' }] });
+const docFor = (address: string): EndpointsDoc => ({
+  versions: [{ name: 'v1', revision: 1, weight: 10_000 }],
+  endpoints: [{ address, version: 'v1' }],
+});
 /** Node checks downstream timeouts once per connectionsCheckingInterval (1 s in glidepath). */
 const CHECK_INTERVAL_MS = 1_000;
 /** undici arms upstream header and body timeouts on a timer wheel that ticks every ~500 ms. */
@@ -41,7 +43,9 @@ function connect(port: number, host = '127.0.0.1'): Promise<Conn> {
     let firstByte: number | undefined;
     let closed: number | undefined;
     const waiters = new Set<() => void>();
-    const wake = (): void => { for (const w of [...waiters]) w(); };
+    const wake = (): void => {
+      for (const w of [...waiters]) w();
+    };
     socket.on('data', (d: Buffer) => {
       firstByte ??= performance.now() - start;
       data += d.toString('latin1');
@@ -61,21 +65,24 @@ function connect(port: number, host = '127.0.0.1'): Promise<Conn> {
         text: () => data,
         firstByteMs: () => firstByte,
         closedMs: () => closed,
-        write: (s) => { if (socket.writable) socket.write(s); },
-        until: (pred, timeoutMs) => new Promise((done) => {
-          if (pred()) return done(true);
-          const check = (): void => {
-            if (!pred()) return;
-            clearTimeout(timer);
-            waiters.delete(check);
-            done(true);
-          };
-          const timer = setTimeout(() => {
-            waiters.delete(check);
-            done(pred());
-          }, timeoutMs);
-          waiters.add(check);
-        }),
+        write: (s) => {
+          if (socket.writable) socket.write(s);
+        },
+        until: (pred, timeoutMs) =>
+          new Promise((done) => {
+            if (pred()) return done(true);
+            const check = (): void => {
+              if (!pred()) return;
+              clearTimeout(timer);
+              waiters.delete(check);
+              done(true);
+            };
+            const timer = setTimeout(() => {
+              waiters.delete(check);
+              done(pred());
+            }, timeoutMs);
+            waiters.add(check);
+          }),
       });
     });
   });
@@ -94,7 +101,10 @@ function headerOf(text: string, name: string): string | undefined {
 async function podEvents(which: Pod, path: string, events: readonly string[], timeoutMs = 2_000): Promise<string[]> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const seen = which.ledger().filter((e) => e.path === path).map((e) => e.ev as string);
+    const seen = which
+      .ledger()
+      .filter((e) => e.path === path)
+      .map((e) => e.ev as string);
     if (seen.length >= events.length || performance.now() > deadline) return seen;
     await sleep(20);
   }
@@ -208,7 +218,13 @@ async function bodyIdle(): Promise<BodyIdle> {
   } catch (err) {
     bodyError = (err as { code?: string }).code ?? String(err);
   }
-  return { status: res.statusCode, headersMs: headersAt - started, bodyError, abortedAfterHeadersMs: performance.now() - headersAt, received };
+  return {
+    status: res.statusCode,
+    headersMs: headersAt - started,
+    bodyError,
+    abortedAfterHeadersMs: performance.now() - headersAt,
+    received,
+  };
 }
 
 const measured = {
@@ -228,8 +244,14 @@ t.test('downstream headers timeout: a slowloris gets 408 GP_REQUEST_TIMEOUT and 
   t.equal(headerOf(o.text, 'x-glidepath-error'), 'GP_REQUEST_TIMEOUT', 'code');
   t.ok(o.closedMs !== undefined, 'closed');
   t.ok((o.closedMs ?? 0) >= 1_000, `not before headersTimeout (closed at ${Math.round(o.closedMs ?? -1)} ms)`);
-  t.ok((o.closedMs ?? Infinity) <= 1_000 + CHECK_INTERVAL_MS + 500, `within headersTimeout + check interval (closed at ${Math.round(o.closedMs ?? -1)} ms)`);
-  t.notOk(pod.ledger().some((e) => e.path === '/t/slowloris'), 'nothing reached the pod');
+  t.ok(
+    (o.closedMs ?? Infinity) <= 1_000 + CHECK_INTERVAL_MS + 500,
+    `within headersTimeout + check interval (closed at ${Math.round(o.closedMs ?? -1)} ms)`,
+  );
+  t.notOk(
+    pod.ledger().some((e) => e.path === '/t/slowloris'),
+    'nothing reached the pod',
+  );
 });
 
 t.test('downstream headers timeout: a connection that sends nothing gets 408 and is closed', async (t) => {
@@ -243,10 +265,16 @@ t.test('downstream request timeout: a slow body is cut within requestTimeout + 1
   const o = await measured.slowBody;
   t.ok(o.closedMs !== undefined, 'closed');
   t.ok((o.closedMs ?? 0) >= 2_000, `not before requestTimeout (closed at ${Math.round(o.closedMs ?? -1)} ms)`);
-  t.ok((o.closedMs ?? Infinity) <= 2_000 + CHECK_INTERVAL_MS + 600, `within requestTimeout + check interval (closed at ${Math.round(o.closedMs ?? -1)} ms)`);
+  t.ok(
+    (o.closedMs ?? Infinity) <= 2_000 + CHECK_INTERVAL_MS + 600,
+    `within requestTimeout + check interval (closed at ${Math.round(o.closedMs ?? -1)} ms)`,
+  );
   // Small bodies may wait in glidepath's replay buffer and never reach the pod; if one did, it was aborted.
   const seen = await podEvents(pod, '/t/slow-body', ['recv', 'aborted']);
-  t.ok(seen.length === 0 || (seen.length === 2 && seen[0] === 'recv' && seen[1] === 'aborted'), `the pod never completed it (${JSON.stringify(seen)})`);
+  t.ok(
+    seen.length === 0 || (seen.length === 2 && seen[0] === 'recv' && seen[1] === 'aborted'),
+    `the pod never completed it (${JSON.stringify(seen)})`,
+  );
 });
 
 t.test('downstream request timeout: a slow body is answered 408 GP_REQUEST_TIMEOUT', async (t) => {
@@ -262,8 +290,14 @@ t.test('downstream keep-alive timeout: an idle client connection is closed after
   t.equal(k.responses, 2, 'two responses on one connection');
   t.ok(k.idleCloseMs !== undefined, 'glidepath closed the idle connection');
   // Node 24 waits its keepAliveTimeoutBuffer (1 s) beyond the advertised timeout, so clients never race the close.
-  t.ok((k.idleCloseMs ?? 0) >= 1_000, `not before the advertised timeout (closed ${Math.round(k.idleCloseMs ?? -1)} ms after the last response)`);
-  t.ok((k.idleCloseMs ?? Infinity) <= 1_000 + 1_000 + 800, `within timeout + Node's 1 s buffer (closed ${Math.round(k.idleCloseMs ?? -1)} ms after the last response)`);
+  t.ok(
+    (k.idleCloseMs ?? 0) >= 1_000,
+    `not before the advertised timeout (closed ${Math.round(k.idleCloseMs ?? -1)} ms after the last response)`,
+  );
+  t.ok(
+    (k.idleCloseMs ?? Infinity) <= 1_000 + 1_000 + 800,
+    `within timeout + Node's 1 s buffer (closed ${Math.round(k.idleCloseMs ?? -1)} ms after the last response)`,
+  );
 });
 
 t.test('upstream response headers timeout: a hung pod gets 504 GP_UPSTREAM_TIMEOUT at about the configured time', async (t) => {
@@ -271,7 +305,10 @@ t.test('upstream response headers timeout: a hung pod gets 504 GP_UPSTREAM_TIMEO
   t.equal(statusOf(o.text), 504, 'status');
   t.equal(headerOf(o.text, 'x-glidepath-error'), 'GP_UPSTREAM_TIMEOUT', 'code');
   t.ok((o.firstByteMs ?? 0) >= 300, `not before responseTimeout (answered at ${Math.round(o.firstByteMs ?? -1)} ms)`);
-  t.ok((o.firstByteMs ?? Infinity) <= 300 + UNDICI_TICK_SLACK_MS, `within responseTimeout + undici's timer tick (answered at ${Math.round(o.firstByteMs ?? -1)} ms)`);
+  t.ok(
+    (o.firstByteMs ?? Infinity) <= 300 + UNDICI_TICK_SLACK_MS,
+    `within responseTimeout + undici's timer tick (answered at ${Math.round(o.firstByteMs ?? -1)} ms)`,
+  );
   t.comment(`504 after ${Math.round(o.firstByteMs ?? -1)} ms for a 300 ms responseTimeout`);
   t.same(await podEvents(hangPod, '/t/hang', ['recv', 'aborted']), ['recv', 'aborted'], 'glidepath gave up on the pod request');
   const res = await fetch(`${hanging.adminUrl}/status`, { signal: AbortSignal.timeout(3_000) });
@@ -285,7 +322,10 @@ t.test('upstream body idle timeout: a pod pausing mid-body aborts the client res
   t.ok(b.headersMs >= 1_800, `headers came with the first chunk at ~2 s (${Math.round(b.headersMs)} ms)`);
   t.ok(b.bodyError, `reading the body rejects (${b.bodyError})`);
   t.equal(b.received, 'chunk 0\n', 'only the first chunk arrived');
-  t.ok(b.abortedAfterHeadersMs <= 300 + UNDICI_TICK_SLACK_MS, `aborted ${Math.round(b.abortedAfterHeadersMs)} ms after the last chunk, long before the next one (2 s)`);
+  t.ok(
+    b.abortedAfterHeadersMs <= 300 + UNDICI_TICK_SLACK_MS,
+    `aborted ${Math.round(b.abortedAfterHeadersMs)} ms after the last chunk, long before the next one (2 s)`,
+  );
   const res = await fetch(`${trickling.adminUrl}/status`, { signal: AbortSignal.timeout(3_000) });
   const v = ((await res.json()) as StatusDocument).versions[0];
   t.equal(v?.attempts.timeout, 1, 'counted as a timeout attempt');
@@ -299,9 +339,19 @@ async function hangsFor(host: string, port: number, ms: number): Promise<true | 
   const started = performance.now();
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    const timer = setTimeout(() => { s.destroy(); resolve(true); }, ms);
-    s.once('connect', () => { clearTimeout(timer); s.destroy(); resolve(`connected in ${Math.round(performance.now() - started)} ms`); });
-    s.once('error', (err: NodeJS.ErrnoException) => { clearTimeout(timer); resolve(`${err.code} in ${Math.round(performance.now() - started)} ms`); });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(true);
+    }, ms);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(`connected in ${Math.round(performance.now() - started)} ms`);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(`${err.code} in ${Math.round(performance.now() - started)} ms`);
+    });
   });
 }
 
@@ -334,6 +384,7 @@ t.test('upstream connect timeout: a pod whose SYNs are dropped gets 504 GP_UPSTR
 // answers it at once; the loopback test above always runs.
 t.test('upstream connect timeout: a non-routable address (10.255.255.1:81)', async (t) => {
   const check = await hangsFor('10.255.255.1', 81, 300);
-  if (check !== true) return void t.plan(0, `this sandbox answers 10.255.255.1:81 (${check}); the loopback blackhole test covers the timeout`);
+  if (check !== true)
+    return void t.plan(0, `this sandbox answers 10.255.255.1:81 (${check}); the loopback blackhole test covers the timeout`);
   await assertConnectTimeout(t, '10.255.255.1:81');
 });

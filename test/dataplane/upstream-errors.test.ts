@@ -26,7 +26,11 @@ t.test("undici's errors, constructed from undici's own classes", async (t) => {
     [new errors.SocketError('other side closed'), 'UND_ERR_SOCKET', ['GP_UPSTREAM_RESET', 'reset']],
     [new errors.ClientClosedError(), 'UND_ERR_CLOSED', ['GP_UPSTREAM_RESET', 'reset']],
     [new errors.ClientDestroyedError(), 'UND_ERR_DESTROYED', ['GP_UPSTREAM_RESET', 'reset']],
-    [new errors.ResponseContentLengthMismatchError(), 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error']],
+    [
+      new errors.ResponseContentLengthMismatchError(),
+      'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+      ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'],
+    ],
     [new errors.HeadersOverflowError(), 'UND_ERR_HEADERS_OVERFLOW', ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error']],
     [new errors.ResponseExceededMaxSizeError(), 'UND_ERR_RES_EXCEEDED_MAX_SIZE', ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error']],
     [new errors.InformationalError('bad 1xx'), 'UND_ERR_INFO', ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error']],
@@ -62,8 +66,18 @@ t.test("llhttp's parse errors: HPE_* codes, and HTTPParserError without a code",
   const coded = new ParserError('Invalid status', 'INVALID_STATUS');
   t.equal((coded as { code?: string }).code, 'HPE_INVALID_STATUS', 'undici prefixes the llhttp name with HPE_');
   check(t, coded, ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'], 'HTTPParserError HPE_INVALID_STATUS');
-  check(t, new ParserError('Response does not match the HTTP/1.1 protocol'), ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'], 'HTTPParserError without a code');
-  check(t, Object.assign(new Error('x'), { code: 'HPE_INVALID_CONSTANT' }), ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'], 'any HPE_ code');
+  check(
+    t,
+    new ParserError('Response does not match the HTTP/1.1 protocol'),
+    ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'],
+    'HTTPParserError without a code',
+  );
+  check(
+    t,
+    Object.assign(new Error('x'), { code: 'HPE_INVALID_CONSTANT' }),
+    ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'],
+    'any HPE_ code',
+  );
 });
 
 t.test('anything else is a reset: unknown codes, no code, not an error at all', async (t) => {
@@ -76,12 +90,16 @@ t.test('anything else is a reset: unknown codes, no code, not an error at all', 
     null,
     undefined,
     'a string',
-  ]) check(t, err, ['GP_UPSTREAM_RESET', 'reset'], String((err as { code?: unknown } | null)?.code ?? err));
+  ])
+    check(t, err, ['GP_UPSTREAM_RESET', 'reset'], String((err as { code?: unknown } | null)?.code ?? err));
 });
 
 t.test('real failures on loopback carry the codes mapped above', async (t) => {
   // Nobody listens: the kernel refuses the connection.
-  const refused = await request(`http://127.0.0.1:${await unusedPort()}/`).then(() => undefined, (err: unknown) => err);
+  const refused = await request(`http://127.0.0.1:${await unusedPort()}/`).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   check(t, refused, ['GP_UPSTREAM_CONNECT', 'connect_error'], `a dead port (${(refused as { code?: string }).code})`);
 
   // A pod that resets, one that closes mid-body, one that answers garbage, one that says nothing.
@@ -96,7 +114,9 @@ t.test('real failures on loopback carry the codes mapped above', async (t) => {
     s.once('data', (d: Buffer) => behaviours[d.toString('latin1').split(' ')[1] ?? '']?.(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { server.close(); });
+  t.teardown(() => {
+    server.close();
+  });
   const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   const fail = async (path: string, options: { headersTimeout?: number } = {}): Promise<unknown> => {
     const client = new Client(origin, { headersTimeout: options.headersTimeout ?? 5_000 });
@@ -114,9 +134,19 @@ t.test('real failures on loopback carry the codes mapped above', async (t) => {
   check(t, reset, ['GP_UPSTREAM_RESET', 'reset'], `a reset before the response (${(reset as { code?: string }).code})`);
   // undici reports the early close as a socket error, not as a length mismatch.
   const closed = await fail('/close');
-  check(t, closed, ['GP_UPSTREAM_RESET', 'reset'], `a close before the Content-Length was complete (${(closed as { code?: string }).code})`);
+  check(
+    t,
+    closed,
+    ['GP_UPSTREAM_RESET', 'reset'],
+    `a close before the Content-Length was complete (${(closed as { code?: string }).code})`,
+  );
   const garbage = await fail('/garbage');
-  check(t, garbage, ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'], `a response that is not HTTP (${(garbage as { name?: string }).name} ${(garbage as { code?: string }).code})`);
+  check(
+    t,
+    garbage,
+    ['GP_UPSTREAM_BAD_RESPONSE', 'protocol_error'],
+    `a response that is not HTTP (${(garbage as { name?: string }).name} ${(garbage as { code?: string }).code})`,
+  );
   const silent = await fail('/silent', { headersTimeout: 200 });
   check(t, silent, ['GP_UPSTREAM_TIMEOUT', 'timeout'], `no response headers in time (${(silent as { code?: string }).code})`);
 });

@@ -12,7 +12,6 @@ import { rawRequest } from '../../testkit/raw.ts';
 import { unusedPort } from '../../testkit/wait.ts';
 import type { StatusCounters, StatusDocument } from '../../src/admin/status.ts';
 
-
 /** One request is one attempt: retries off when this build has them, so attempt counts are exact. */
 const ONE_ATTEMPT: Record<string, unknown> = { 'retry.maxRetries': 0 };
 const ONE_ATTEMPT_ENV = { GLIDEPATH_RETRY_MAX_RETRIES: '0' };
@@ -34,7 +33,9 @@ async function attemptsOf(adminUrl: string): Promise<Record<string, number>> {
 }
 
 /** A raw upstream that answers each request head with `answer`; counts its connections. */
-async function rawUpstream(answer: (socket: net.Socket) => void): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+async function rawUpstream(
+  answer: (socket: net.Socket) => void,
+): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
   let connections = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -54,10 +55,11 @@ async function rawUpstream(answer: (socket: net.Socket) => void): Promise<{ port
   return {
     port: (server.address() as net.AddressInfo).port,
     connections: () => connections,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -68,13 +70,19 @@ t.test('a pod dying mid-body', async (t) => {
   const proxy = await startProxy(docFor(pod.address), ONE_ATTEMPT);
   t.teardown(() => proxy.stop());
 
-  for (const [label, path] of [['content-length', '/truncate'], ['chunked', '/truncate?chunked=1']] as const) {
+  for (const [label, path] of [
+    ['content-length', '/truncate'],
+    ['chunked', '/truncate?chunked=1'],
+  ] as const) {
     t.test(`${label}: an HTTP client sees the body fail within 1 s, never a clean end`, async (t) => {
       const started = performance.now();
       const res = await request(`${proxy.url}${path}`, { signal: AbortSignal.timeout(5_000) });
       t.equal(res.statusCode, 200, 'the pod status went out first');
       if (label === 'content-length') t.equal(res.headers['content-length'], '1000', "the pod's promised length is kept");
-      const err = await res.body.text().then(() => null, (e: unknown) => e as { code?: string });
+      const err = await res.body.text().then(
+        () => null,
+        (e: unknown) => e as { code?: string },
+      );
       t.ok(err, 'reading the body rejects');
       t.match(err?.code, /^UND_ERR_(SOCKET|RES_CONTENT_LENGTH_MISMATCH)$/, `aborted (${err?.code})`);
       t.ok(performance.now() - started < 1_000, 'within 1 s');
@@ -119,7 +127,10 @@ t.test('a pod that is not listening: 502 GP_UPSTREAM_CONNECT, and glidepath surv
 
 const malformed: { name: string; response: string }[] = [
   { name: 'two different Content-Length values', response: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello' },
-  { name: 'Content-Length and Transfer-Encoding', response: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
+  {
+    name: 'Content-Length and Transfer-Encoding',
+    response: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  },
   { name: 'a 20 KB header', response: `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 5\r\n\r\nhello` },
   { name: 'bare LF line endings', response: 'HTTP/1.1 200 OK\nContent-Length: 5\n\nhello' },
   { name: 'an obs-folded header', response: 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\nhello' },
@@ -130,7 +141,10 @@ t.test('a malformed pod response', async (t) => {
   for (const m of malformed) {
     const upstream = await rawUpstream((socket) => socket.write(m.response));
     const proxy = await startProxy(docFor(`127.0.0.1:${upstream.port}`), ONE_ATTEMPT);
-    t.teardown(async () => { await proxy.stop(); await upstream.close(); });
+    t.teardown(async () => {
+      await proxy.stop();
+      await upstream.close();
+    });
     const send = () => rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { waitMs: 3_000 });
     const first = await send();
     const second = await send();
@@ -159,9 +173,14 @@ t.test('a pod that closes before any response byte: 502 GP_UPSTREAM_RESET', asyn
   ] as const) {
     const upstream = await rawUpstream(answer);
     const proxy = await startProxy(docFor(`127.0.0.1:${upstream.port}`), ONE_ATTEMPT);
-    t.teardown(async () => { await proxy.stop(); await upstream.close(); });
+    t.teardown(async () => {
+      await proxy.stop();
+      await upstream.close();
+    });
     // POST: never replayable, whatever the retry policy.
-    const r = await rawRequest(proxy.port, 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi', { waitMs: 3_000 });
+    const r = await rawRequest(proxy.port, 'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi', {
+      waitMs: 3_000,
+    });
     t.equal(r.status, 502, `${label}: status`);
     t.equal(r.headers['x-glidepath-error'], 'GP_UPSTREAM_RESET', `${label}: code`);
     t.same(await attemptsOf(proxy.adminUrl), { ...NO_ATTEMPTS, reset: 1 }, `${label}: counted as reset`);
@@ -179,7 +198,9 @@ t.test('no usable endpoint: 503 GP_NO_ENDPOINT, and the pod gets nothing', async
     const proxy = await startProxy(doc, ONE_ATTEMPT);
     t.teardown(() => proxy.stop());
     const before = pod.ledger().length;
-    const r = await rawRequest(proxy.port, `GET /no-endpoint HTTP/1.1\r\nHost: a\r\nX-Test-Id: ne-${label}\r\nConnection: close\r\n\r\n`, { waitMs: 3_000 });
+    const r = await rawRequest(proxy.port, `GET /no-endpoint HTTP/1.1\r\nHost: a\r\nX-Test-Id: ne-${label}\r\nConnection: close\r\n\r\n`, {
+      waitMs: 3_000,
+    });
     t.equal(r.status, 503, `${label}: status`);
     t.equal(r.headers['x-glidepath-error'], 'GP_NO_ENDPOINT', `${label}: code`);
     t.match(r.headers['x-request-id'], /\S/, `${label}: carries a request id`);
@@ -193,8 +214,17 @@ t.test('no usable endpoint: 503 GP_NO_ENDPOINT, and the pod gets nothing', async
 t.test("a pod's own 5xx passes through unchanged", async (t) => {
   const proxy = await startProxy(docFor(pod.address), ONE_ATTEMPT);
   t.teardown(() => proxy.stop());
-  for (const [method, code] of [['GET', 500], ['POST', 503], ['POST', 502], ['GET', 599]] as const) {
-    const res = await request(`${proxy.url}/status/${code}`, { method, body: method === 'POST' ? 'x' : null, signal: AbortSignal.timeout(5_000) });
+  for (const [method, code] of [
+    ['GET', 500],
+    ['POST', 503],
+    ['POST', 502],
+    ['GET', 599],
+  ] as const) {
+    const res = await request(`${proxy.url}/status/${code}`, {
+      method,
+      body: method === 'POST' ? 'x' : null,
+      signal: AbortSignal.timeout(5_000),
+    });
     const body = await res.body.text();
     t.equal(res.statusCode, code, `${method} /status/${code}: status unchanged`);
     t.equal(res.headers['x-glidepath-error'], undefined, `${method} /status/${code}: no x-glidepath-error`);

@@ -17,12 +17,54 @@ const server = await inspectingServer((req) => ({
 t.teardown(() => server.close());
 
 t.test('isValidHost: uri-host [ ":" port ] and nothing else (RFC 9110 §7.2)', async (t) => {
-  const good = ['example.com', 'a', 'EXAMPLE.com', 'example.com:8080', 'a:0', 'a:65535', '127.0.0.1', '127.0.0.1:80', '[::1]', '[::1]:443',
-    '[2001:db8::1]', 'xn--bcher-kva.example', 'a_b.example', '%41', 'a~b', "a!$&'()*+,;=b", 'x'.repeat(255)];
-  for (const host of good) t.ok(isValidHost(host), `valid: ${JSON.stringify(host.length > 40 ? `${host.slice(0, 10)}… (${host.length})` : host)}`);
-  const bad = ['', 'a:65536', 'a:99999', 'a:123456', 'a:', ':80', 'a b', 'a/b', 'a\\b', 'user@host', 'user:pw@host', 'a?b', 'a#b', '[::1', '::1',
-    '[::1]x', '[fe80::1%eth0]', 'a:80:80', 'a:-1', 'a:8o', 'x'.repeat(256), 'ä.example', 'a\tb'];
-  for (const host of bad) t.notOk(isValidHost(host), `invalid: ${JSON.stringify(host.length > 40 ? `${host.slice(0, 10)}… (${host.length})` : host)}`);
+  const good = [
+    'example.com',
+    'a',
+    'EXAMPLE.com',
+    'example.com:8080',
+    'a:0',
+    'a:65535',
+    '127.0.0.1',
+    '127.0.0.1:80',
+    '[::1]',
+    '[::1]:443',
+    '[2001:db8::1]',
+    'xn--bcher-kva.example',
+    'a_b.example',
+    '%41',
+    'a~b',
+    "a!$&'()*+,;=b",
+    'x'.repeat(255),
+  ];
+  for (const host of good)
+    t.ok(isValidHost(host), `valid: ${JSON.stringify(host.length > 40 ? `${host.slice(0, 10)}… (${host.length})` : host)}`);
+  const bad = [
+    '',
+    'a:65536',
+    'a:99999',
+    'a:123456',
+    'a:',
+    ':80',
+    'a b',
+    'a/b',
+    'a\\b',
+    'user@host',
+    'user:pw@host',
+    'a?b',
+    'a#b',
+    '[::1',
+    '::1',
+    '[::1]x',
+    '[fe80::1%eth0]',
+    'a:80:80',
+    'a:-1',
+    'a:8o',
+    'x'.repeat(256),
+    'ä.example',
+    'a\tb',
+  ];
+  for (const host of bad)
+    t.notOk(isValidHost(host), `invalid: ${JSON.stringify(host.length > 40 ? `${host.slice(0, 10)}… (${host.length})` : host)}`);
 });
 
 t.test('checkRequestLine: HTTP/1.0 and 1.1 only, even though Node parses 0.9 and 2.0', async (t) => {
@@ -41,7 +83,8 @@ t.test('checkRequestLine: the target may be maxUrlBytes long, not one byte more'
 });
 
 t.test('checkTransferEncoding: "chunked" alone, on HTTP/1.1 only (RFC 9112 §6.1)', async (t) => {
-  const post = (version: string, te: string[]): string => `POST / HTTP/${version}\r\nHost: a\r\n${te.map((v) => `Transfer-Encoding: ${v}\r\n`).join('')}\r\n0\r\n\r\n`;
+  const post = (version: string, te: string[]): string =>
+    `POST / HTTP/${version}\r\nHost: a\r\n${te.map((v) => `Transfer-Encoding: ${v}\r\n`).join('')}\r\n0\r\n\r\n`;
   t.equal((await server.ask(post('1.1', ['chunked']))).te, null);
   t.equal((await server.ask(post('1.1', ['Chunked']))).te, null, 'the coding name is case-insensitive');
   t.equal((await server.ask(post('1.1', ['chunked  ']))).te, null, 'trailing whitespace is not part of the value');
@@ -74,5 +117,6 @@ t.test('originFormTarget: origin-form passes, absolute-form only for the Host it
     ['p', 'a', 'target_form'],
     ['', 'a', 'target_form'],
   ];
-  for (const [url, host, expected] of cases) t.equal(originFormTarget(url, host), expected, `${JSON.stringify(url)} with Host ${JSON.stringify(host)}`);
+  for (const [url, host, expected] of cases)
+    t.equal(originFormTarget(url, host), expected, `${JSON.stringify(url)} with Host ${JSON.stringify(host)}`);
 });

@@ -35,11 +35,24 @@ function capturingLogger(lines: LogLine[]): Logger {
   return make({});
 }
 
-async function startGlidepath(t: { teardown(fn: () => unknown): void }, cluster: Cluster, lines: LogLine[], extra: Record<string, unknown> = {}): Promise<App> {
-  const config = loadConfig({ flags: {
-    listen: '127.0.0.1:0', 'admin.listen': '127.0.0.1:0', 'shutdown.drainDelay': '0s', 'shutdown.gracePeriod': '1s',
-    'kubernetes.kubeconfig': cluster.kubeconfigPath, 'kubernetes.namespace': 'default', 'kubernetes.service': 'web', ...extra,
-  } });
+async function startGlidepath(
+  t: { teardown(fn: () => unknown): void },
+  cluster: Cluster,
+  lines: LogLine[],
+  extra: Record<string, unknown> = {},
+): Promise<App> {
+  const config = loadConfig({
+    flags: {
+      listen: '127.0.0.1:0',
+      'admin.listen': '127.0.0.1:0',
+      'shutdown.drainDelay': '0s',
+      'shutdown.gracePeriod': '1s',
+      'kubernetes.kubeconfig': cluster.kubeconfigPath,
+      'kubernetes.namespace': 'default',
+      'kubernetes.service': 'web',
+      ...extra,
+    },
+  });
   const app = await startApp(config, { logger: capturingLogger(lines) });
   t.teardown(() => app.stop());
   return app;
@@ -68,8 +81,11 @@ t.test('access problems are named with what to fix, and clear by themselves', as
     t.equal(err?.code, 'GP_KUBERNETES_FORBIDDEN');
     t.match(err?.message, /forbidden to list endpointslices\.discovery\.k8s\.io in namespace "default"/);
     t.match(err?.message, /apiGroups: \["discovery\.k8s\.io"\], resources: \["endpointslices"\], verbs: \["get", "list", "watch"\]/);
-    t.match(err?.message, /cannot list resource "endpointslices"/, 'the API server\'s own words are kept');
-    t.ok(lines.some((l) => l.level === 'error' && l.obj.code === 'GP_KUBERNETES_FORBIDDEN'), 'and it is logged');
+    t.match(err?.message, /cannot list resource "endpointslices"/, "the API server's own words are kept");
+    t.ok(
+      lines.some((l) => l.level === 'error' && l.obj.code === 'GP_KUBERNETES_FORBIDDEN'),
+      'and it is logged',
+    );
     cluster.faults.forbid('endpointslices', 'list', false);
     await waitFor('ready once the list is allowed', async () => (await readyz(app)) === 200, 15_000);
     t.equal(await lastError(app), null);
@@ -108,13 +124,38 @@ t.test('access problems are named with what to fix, and clear by themselves', as
   await t.test('glidepath serve --kubeconfig --namespace --service --deployment --port (a child process)', async (t) => {
     const [listen, admin] = [await unusedPort(), await unusedPort()];
     const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-    const child = spawn(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${listen}`, '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn',
-      '--kubeconfig', cluster.kubeconfigPath, '--namespace', 'default', '--service', 'web', '--deployment', 'web', '--port', 'web'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIDEPATH_SHUTDOWN_DRAIN_DELAY: '0s' } });
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'serve',
+        '--listen',
+        `127.0.0.1:${listen}`,
+        '--admin',
+        `127.0.0.1:${admin}`,
+        '--log-level',
+        'warn',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--namespace',
+        'default',
+        '--service',
+        'web',
+        '--deployment',
+        'web',
+        '--port',
+        'web',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIDEPATH_SHUTDOWN_DRAIN_DELAY: '0s' } },
+    );
     t.teardown(() => void child.kill('SIGKILL'));
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    await waitFor('the child ready', async () => (await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => undefined))?.status === 200, 30_000);
+    await waitFor(
+      'the child ready',
+      async () => (await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => undefined))?.status === 200,
+      30_000,
+    );
     const res = await fetch(`http://127.0.0.1:${listen}/`);
     t.equal(res.status, 200);
     t.equal(res.headers.get('x-pod-version'), 'v1');
@@ -136,7 +177,10 @@ t.test('access problems are named with what to fix, and clear by themselves', as
     const res = await fetch(`http://127.0.0.1:${app.proxyAddress.port}/`);
     t.equal(res.status, 200);
     t.equal(res.headers.get('x-pod-version'), 'v1');
-    t.ok(lines.some((l) => l.msg === 'watch recovered' && (l.obj.restarts as number) >= 1 && l.obj.lastError === 'GP_KUBERNETES_UNREACHABLE'), 'recoveries are logged with their restart count');
+    t.ok(
+      lines.some((l) => l.msg === 'watch recovered' && (l.obj.restarts as number) >= 1 && l.obj.lastError === 'GP_KUBERNETES_UNREACHABLE'),
+      'recoveries are logged with their restart count',
+    );
   });
 });
 
@@ -148,7 +192,10 @@ t.test('in-cluster credentials: the service-account token, CA and namespace file
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   Object.assign(process.env, env);
   t.teardown(() => {
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+    for (const [k, v] of [
+      ['KUBERNETES_SERVICE_HOST', saved.host],
+      ['KUBERNETES_SERVICE_PORT', saved.port],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -157,7 +204,7 @@ t.test('in-cluster credentials: the service-account token, CA and namespace file
   t.equal(config.kubernetes.kubeconfig, '');
   t.equal(config.kubernetes.namespace, '');
 
-  await t.test('with the right token: https with the pod\'s CA, namespace from the file', async (t) => {
+  await t.test("with the right token: https with the pod's CA, namespace from the file", async (t) => {
     const discovery = new KubernetesDiscovery(config.kubernetes, { inClusterRoot: pathPrefix });
     t.teardown(() => discovery.close());
     let snapshot: DiscoverySnapshot | undefined;
@@ -185,6 +232,9 @@ t.test('in-cluster credentials: the service-account token, CA and namespace file
 
   await t.test('outside a pod without a kubeconfig: a config error saying what to set', async (t) => {
     const discovery = new KubernetesDiscovery(config.kubernetes, { inClusterRoot: join(tmpdir(), 'no-such-root') });
-    await t.rejects(discovery.start({ onSnapshot: () => undefined, onError: () => undefined }), { code: 'GP_CONFIG_INVALID', message: /set --kubeconfig/ });
+    await t.rejects(discovery.start({ onSnapshot: () => undefined, onError: () => undefined }), {
+      code: 'GP_CONFIG_INVALID',
+      message: /set --kubeconfig/,
+    });
   });
 });

@@ -10,21 +10,42 @@ import { waitFor } from '../../testkit/wait.ts';
 import type { Cluster } from '../../testkit/cluster/index.ts';
 
 interface StatusDoc {
-  discovery: { lastError: { code: string; message: string } | null; watches: { name: string; synced: boolean; restarts: number; lastEventAt: string | null; lastError: { code: string; message: string } | null }[] };
+  discovery: {
+    lastError: { code: string; message: string } | null;
+    watches: {
+      name: string;
+      synced: boolean;
+      restarts: number;
+      lastEventAt: string | null;
+      lastError: { code: string; message: string } | null;
+    }[];
+  };
   versions: { name: string; revision: number; endpoints: { address: string; name?: string; state: string }[] }[];
 }
 
-async function startGlidepath(t: { teardown(fn: () => unknown): void }, cluster: Cluster, extra: Record<string, unknown> = {}): Promise<App> {
-  const config = loadConfig({ flags: {
-    listen: '127.0.0.1:0', 'admin.listen': '127.0.0.1:0', 'shutdown.drainDelay': '0s', 'shutdown.gracePeriod': '2s',
-    // A pod that just turned ready would otherwise ramp up over 10 s and may see none of a few dozen requests.
-    'upstream.slowStartWindow': '0s',
-    'kubernetes.kubeconfig': cluster.kubeconfigPath, 'kubernetes.namespace': 'default', 'kubernetes.service': 'web', 'kubernetes.deployment': 'web',
-    // These tests are about discovery: the rollout controller watches but never holds Kubernetes'
-    // own rollout (gated mode would pause the Deployment; test/rollout/ covers that).
-    'rollout.mode': 'observe',
-    ...extra,
-  } });
+async function startGlidepath(
+  t: { teardown(fn: () => unknown): void },
+  cluster: Cluster,
+  extra: Record<string, unknown> = {},
+): Promise<App> {
+  const config = loadConfig({
+    flags: {
+      listen: '127.0.0.1:0',
+      'admin.listen': '127.0.0.1:0',
+      'shutdown.drainDelay': '0s',
+      'shutdown.gracePeriod': '2s',
+      // A pod that just turned ready would otherwise ramp up over 10 s and may see none of a few dozen requests.
+      'upstream.slowStartWindow': '0s',
+      'kubernetes.kubeconfig': cluster.kubeconfigPath,
+      'kubernetes.namespace': 'default',
+      'kubernetes.service': 'web',
+      'kubernetes.deployment': 'web',
+      // These tests are about discovery: the rollout controller watches but never holds Kubernetes'
+      // own rollout (gated mode would pause the Deployment; test/rollout/ covers that).
+      'rollout.mode': 'observe',
+      ...extra,
+    },
+  });
   const app = await startApp(config, { logger: silentLogger });
   t.teardown(() => app.stop());
   return app;
@@ -63,11 +84,19 @@ function requestLoop(app: App, max = 5_000): { stop(): Promise<{ ok: number; fai
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
-  return { async stop() { stopping = true; await done; return { ok, failures }; } };
+  return {
+    async stop() {
+      stopping = true;
+      await done;
+      return { ok, failures };
+    },
+  };
 }
 
 function readyEndpoints(app: App): { version: string; name: string | undefined }[] {
-  return app.dataPlane.versionStatus().flatMap((v) => v.endpoints.filter((e) => e.state === 'ready').map((e) => ({ version: v.name, name: e.name })));
+  return app.dataPlane
+    .versionStatus()
+    .flatMap((v) => v.endpoints.filter((e) => e.state === 'ready').map((e) => ({ version: v.name, name: e.name })));
 }
 
 t.test('Kubernetes discovery end to end', async (t) => {
@@ -92,11 +121,16 @@ t.test('Kubernetes discovery end to end', async (t) => {
 
   await t.test('both pods take requests; the version is the pod-template-hash with its revision', async (t) => {
     await waitFor('two ready endpoints', () => readyEndpoints(app).length === 2, 15_000);
-    const rs = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> } }[] };
+    const rs = JSON.parse(await kubectlOk(cluster, ['get', 'rs', '-l', 'app=web', '-o', 'json'])) as {
+      items: { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> } }[];
+    };
     t.equal(rs.items.length, 1);
     const hash = rs.items[0]?.metadata.labels['pod-template-hash'];
     const s = await status(app);
-    t.same(s.versions.map((v) => [v.name, v.revision]), [[hash, 1]]);
+    t.same(
+      s.versions.map((v) => [v.name, v.revision]),
+      [[hash, 1]],
+    );
     const pods = new Set<string>();
     for (let i = 0; i < 40; i++) pods.add((await request(app)).pod);
     t.equal(pods.size, 2, 'requests reach both pods');
@@ -115,12 +149,22 @@ t.test('Kubernetes discovery end to end', async (t) => {
       for (const v of app.dataPlane.versionStatus()) if (v.name === oldVersion) for (const e of v.endpoints) states.add(e.state);
     }, 5);
     await kubectlOk(cluster, ['set', 'image', 'deployment/web', 'app=demo:v2']);
-    const newVersion = await waitFor('a second version with revision 2', async () => (await status(app)).versions.find((v) => v.revision === 2)?.name, 15_000);
+    const newVersion = await waitFor(
+      'a second version with revision 2',
+      async () => (await status(app)).versions.find((v) => v.revision === 2)?.name,
+      15_000,
+    );
     t.not(newVersion, oldVersion);
-    await waitFor('only the new version left', () => {
-      const versions = app.dataPlane.versionStatus().filter((v) => v.endpoints.length > 0);
-      return versions.length === 1 && versions[0]?.name === newVersion && versions[0].endpoints.filter((e) => e.state === 'ready').length === 2;
-    }, 30_000);
+    await waitFor(
+      'only the new version left',
+      () => {
+        const versions = app.dataPlane.versionStatus().filter((v) => v.endpoints.length > 0);
+        return (
+          versions.length === 1 && versions[0]?.name === newVersion && versions[0].endpoints.filter((e) => e.state === 'ready').length === 2
+        );
+      },
+      30_000,
+    );
     clearInterval(sampler);
     const { ok, failures } = await loop.stop();
     t.ok(states.has('terminating'), `old endpoints were seen draining (terminating); states seen: ${[...states].join(', ')}`);
@@ -135,7 +179,8 @@ t.test('Kubernetes discovery end to end', async (t) => {
     const restarts = (): number => app.kubernetes?.watches().reduce((s, w) => s + w.restarts, 0) ?? 0;
     const lists = (): number => app.kubernetes?.watches().reduce((s, w) => s + w.lists, 0) ?? 0;
     // A fault hits only the watches open at that moment: wait for all of them each time.
-    const allConnected = (): Promise<unknown> => waitFor('every watch connected', () => app.kubernetes?.watches().every((w) => w.connected), 15_000);
+    const allConnected = (): Promise<unknown> =>
+      waitFor('every watch connected', () => app.kubernetes?.watches().every((w) => w.connected), 15_000);
     await allConnected();
     const listsBefore = lists();
     cluster.faults.expireNextWatch();
@@ -147,7 +192,10 @@ t.test('Kubernetes discovery end to end', async (t) => {
     cluster.faults.failNext(500, { watchOnly: true });
     cluster.faults.endWatches();
     await waitFor('a restart after the 500', () => restarts() > r0);
-    t.ok(app.kubernetes?.watches().some((w) => w.lastError?.code === 'GP_KUBERNETES_SERVER_ERROR' && /HTTP 500/.test(w.lastError.message)), 'the 500 was recorded');
+    t.ok(
+      app.kubernetes?.watches().some((w) => w.lastError?.code === 'GP_KUBERNETES_SERVER_ERROR' && /HTTP 500/.test(w.lastError.message)),
+      'the 500 was recorded',
+    );
     await allConnected();
     const r1 = restarts();
     cluster.faults.dropWatches();
@@ -157,14 +205,19 @@ t.test('Kubernetes discovery end to end', async (t) => {
     await waitFor('three ready endpoints after the faults', () => readyEndpoints(app).length === 3, 20_000);
     const s = await status(app);
     t.ok(s.discovery.watches.every((w) => w.synced && w.lastEventAt !== null));
-    t.ok(s.discovery.watches.some((w) => w.lastError?.code === 'GP_KUBERNETES_UNREACHABLE'), 'the dropped connection was recorded');
+    t.ok(
+      s.discovery.watches.some((w) => w.lastError?.code === 'GP_KUBERNETES_UNREACHABLE'),
+      'the dropped connection was recorded',
+    );
   });
 
   await t.test('the API unreachable for a few seconds changes nothing for clients', async (t) => {
     const loop = requestLoop(app);
     await new Promise((r) => setTimeout(r, 300));
     cluster.faults.setUnreachable(true);
-    await waitFor('discovery to notice', () => app.kubernetes?.watches().some((w) => w.lastError?.code === 'GP_KUBERNETES_UNREACHABLE' && !w.connected));
+    await waitFor('discovery to notice', () =>
+      app.kubernetes?.watches().some((w) => w.lastError?.code === 'GP_KUBERNETES_UNREACHABLE' && !w.connected),
+    );
     await new Promise((r) => setTimeout(r, 2_500));
     t.equal(readyEndpoints(app).length, 3, 'the last good endpoints stay in force');
     cluster.faults.setUnreachable(false);

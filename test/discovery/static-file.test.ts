@@ -21,27 +21,35 @@ function errors(text: string): string[] {
 }
 
 t.test('defaults follow the EndpointSlice conditions', async (t) => {
-  const s = parseEndpointsFile('versions: [{name: a, revision: 1}]\nendpoints:\n  - {address: "10.0.0.1:80", version: a}\n  - {address: "10.0.0.2:80", version: a, ready: false}\n  - {address: "10.0.0.3:80", version: a, terminating: true}\n  - {address: "[::1]:80", version: a}\n', 'f');
+  const s = parseEndpointsFile(
+    'versions: [{name: a, revision: 1}]\nendpoints:\n  - {address: "10.0.0.1:80", version: a}\n  - {address: "10.0.0.2:80", version: a, ready: false}\n  - {address: "10.0.0.3:80", version: a, terminating: true}\n  - {address: "[::1]:80", version: a}\n',
+    'f',
+  );
   t.same(s.weights, { a: 10000 }, 'a single version without weight takes everything');
-  t.same(s.endpoints.map((e) => [e.host, e.ready, e.serving, e.terminating]), [
-    ['10.0.0.1', true, true, false],
-    ['10.0.0.2', false, false, false],
-    ['10.0.0.3', false, true, true],
-    ['::1', true, true, false],
-  ]);
+  t.same(
+    s.endpoints.map((e) => [e.host, e.ready, e.serving, e.terminating]),
+    [
+      ['10.0.0.1', true, true, false],
+      ['10.0.0.2', false, false, false],
+      ['10.0.0.3', false, true, true],
+      ['::1', true, true, false],
+    ],
+  );
 });
 
 t.test('every problem is reported with its path', async (t) => {
-  const found = errors([
-    'versions:',
-    '  - {name: a, revision: 1, weight: 6000}',
-    '  - {name: a, revision: 2, weight: 3000}',
-    'endpoints:',
-    '  - {address: "10.0.0.1", version: a}',
-    '  - {address: "10.0.0.2:80", version: b}',
-    '  - {address: "10.0.0.3:80", version: a}',
-    '  - {address: "10.0.0.3:80", version: a}',
-  ].join('\n'));
+  const found = errors(
+    [
+      'versions:',
+      '  - {name: a, revision: 1, weight: 6000}',
+      '  - {name: a, revision: 2, weight: 3000}',
+      'endpoints:',
+      '  - {address: "10.0.0.1", version: a}',
+      '  - {address: "10.0.0.2:80", version: b}',
+      '  - {address: "10.0.0.3:80", version: a}',
+      '  - {address: "10.0.0.3:80", version: a}',
+    ].join('\n'),
+  );
   t.same(found.sort(), [
     'endpoints[0].address: expected "host:port", got "10.0.0.1"',
     'endpoints[1].version: unknown version "b"; declare it under versions',
@@ -58,12 +66,47 @@ t.test('every problem is reported with its path', async (t) => {
 t.test('reloading the file under load loses nothing', async (t) => {
   const pods = await Promise.all([startPod({ APP_VERSION: 'v1' }), startPod({ APP_VERSION: 'v1' }), startPod({ APP_VERSION: 'v2' })]);
   t.teardown(() => Promise.all(pods.map((p) => p.stop())));
-  const [a, b, c] = pods as [typeof pods[0], typeof pods[0], typeof pods[0]];
+  const [a, b, c] = pods as [(typeof pods)[0], (typeof pods)[0], (typeof pods)[0]];
   const docs: EndpointsDoc[] = [
-    { versions: [{ name: 'v1', revision: 1, weight: 10000 }, { name: 'v2', revision: 2, weight: 0 }], endpoints: [{ address: a.address, version: 'v1' }] },
-    { versions: [{ name: 'v1', revision: 1, weight: 9000 }, { name: 'v2', revision: 2, weight: 1000 }], endpoints: [{ address: a.address, version: 'v1' }, { address: b.address, version: 'v1' }, { address: c.address, version: 'v2' }] },
-    { versions: [{ name: 'v1', revision: 1, weight: 5000 }, { name: 'v2', revision: 2, weight: 5000 }], endpoints: [{ address: b.address, version: 'v1' }, { address: c.address, version: 'v2' }] },
-    { versions: [{ name: 'v1', revision: 1, weight: 0 }, { name: 'v2', revision: 2, weight: 10000 }], endpoints: [{ address: a.address, version: 'v1', terminating: true }, { address: b.address, version: 'v1' }, { address: c.address, version: 'v2' }] },
+    {
+      versions: [
+        { name: 'v1', revision: 1, weight: 10000 },
+        { name: 'v2', revision: 2, weight: 0 },
+      ],
+      endpoints: [{ address: a.address, version: 'v1' }],
+    },
+    {
+      versions: [
+        { name: 'v1', revision: 1, weight: 9000 },
+        { name: 'v2', revision: 2, weight: 1000 },
+      ],
+      endpoints: [
+        { address: a.address, version: 'v1' },
+        { address: b.address, version: 'v1' },
+        { address: c.address, version: 'v2' },
+      ],
+    },
+    {
+      versions: [
+        { name: 'v1', revision: 1, weight: 5000 },
+        { name: 'v2', revision: 2, weight: 5000 },
+      ],
+      endpoints: [
+        { address: b.address, version: 'v1' },
+        { address: c.address, version: 'v2' },
+      ],
+    },
+    {
+      versions: [
+        { name: 'v1', revision: 1, weight: 0 },
+        { name: 'v2', revision: 2, weight: 10000 },
+      ],
+      endpoints: [
+        { address: a.address, version: 'v1', terminating: true },
+        { address: b.address, version: 'v1' },
+        { address: c.address, version: 'v2' },
+      ],
+    },
   ];
   const proxy = await startProxy(docs[0] as EndpointsDoc);
   t.teardown(() => proxy.stop());
@@ -73,7 +116,10 @@ t.test('reloading the file under load loses nothing', async (t) => {
   clearInterval(timer);
   t.ok(step >= 10, `the file changed ${step} times during the load`);
   t.same(ledger.failures(), [], `no failed request (${JSON.stringify(ledger.summary())})`);
-  const r = reconcile(ledger, pods.map((p) => p.ledger()));
+  const r = reconcile(
+    ledger,
+    pods.map((p) => p.ledger()),
+  );
   t.same([r.okWithoutPod.length, r.statusMismatch.length, r.podWithoutClient.length], [0, 0, 0], 'client and pod ledgers agree');
   const versions = new Set(Object.keys(ledger.byVersion()));
   t.ok(versions.has('v1') && versions.has('v2'), 'both versions served as the weights moved');
@@ -94,8 +140,8 @@ t.test('an invalid edit is reported and the last good snapshot stays in force', 
   t.match(s.discovery.lastError?.message, /endpoints\[0\]\.version: unknown version "nope"/);
   const res = await fetch(`${proxy.url}/`);
   t.equal(res.status, 200, 'traffic still goes to the last good endpoints');
-  t.equal((await res.json() as { pod: string }).pod, pod.name);
-  t.equal((await (await fetch(`${proxy.adminUrl}/readyz`)).status), 200, 'still ready');
+  t.equal(((await res.json()) as { pod: string }).pod, pod.name);
+  t.equal(await (await fetch(`${proxy.adminUrl}/readyz`)).status, 200, 'still ready');
   proxy.writeEndpoints(good);
   while ((await status()).discovery.lastError !== null && Date.now() < deadline + 5_000) await sleep(20);
   t.equal((await status()).discovery.lastError, null, 'a good edit clears the error');

@@ -11,7 +11,12 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 // npm scripts put Node 24 first on PATH; keep it there for the installed bin's `#!/usr/bin/env node`.
-const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, npm_config_audit: 'false', npm_config_fund: 'false' };
+const env = {
+  ...process.env,
+  PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+};
 
 t.test('the packed tarball installs with production dependencies only and runs', { timeout: 240_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'glidepath-pack-'));
@@ -31,7 +36,8 @@ t.test('the packed tarball installs with production dependencies only and runs',
   t.notOk(existsSync(join(app, 'node_modules/typescript')), 'no TypeScript in the image');
 
   const installed = join(app, 'node_modules/glidepath');
-  const run = (args: string[]) => spawnSync(join(app, 'node_modules/.bin/glidepath'), args, { cwd: installed, env, encoding: 'utf8', timeout: 20_000 });
+  const run = (args: string[]) =>
+    spawnSync(join(app, 'node_modules/.bin/glidepath'), args, { cwd: installed, env, encoding: 'utf8', timeout: 20_000 });
   const v = run(['--version']);
   t.equal(v.status, 0, v.stderr);
   t.equal(v.stdout.trim(), version);

@@ -47,7 +47,10 @@ export async function proxy(t: Test, doc: EndpointsDoc, flags: Record<string, un
 
 /** One version with every pod in it, all ready. */
 export function oneVersion(list: readonly Pod[], extra: Partial<EndpointsDoc['endpoints'][number]> = {}): EndpointsDoc {
-  return { versions: [{ name: 'v1', revision: 1 }], endpoints: list.map((p) => ({ address: p.address, version: 'v1', name: p.name, ...extra })) };
+  return {
+    versions: [{ name: 'v1', revision: 1 }],
+    endpoints: list.map((p) => ({ address: p.address, version: 'v1', name: p.name, ...extra })),
+  };
 }
 
 // ---- /status ----
@@ -77,10 +80,15 @@ export function endpointState(doc: StatusDoc, address: string): string {
 
 /** Waits until the in-process data plane shows `address` in `state` ('absent' once removed). */
 export async function waitForState(p: InProcessProxy, address: string, state: string, timeoutMs = 3_000): Promise<void> {
-  await waitFor(`${address} to become ${state}`, () => {
-    for (const v of p.app.dataPlane.versionStatus()) for (const e of v.endpoints) if (e.address === address) return e.state === state;
-    return state === 'absent';
-  }, timeoutMs, 10);
+  await waitFor(
+    `${address} to become ${state}`,
+    () => {
+      for (const v of p.app.dataPlane.versionStatus()) for (const e of v.endpoints) if (e.address === address) return e.state === state;
+      return state === 'absent';
+    },
+    timeoutMs,
+    10,
+  );
 }
 
 /** Waits until the data plane applied a newer discovery snapshot than `generation`. */
@@ -120,7 +128,8 @@ export function podFigures(entries: readonly LedgerEntry[], filter: (e: LedgerEn
 /** Client requests that a pod received more than once (recv lines across all pods), by method. */
 export function duplicates(podLedgers: readonly LedgerEntry[][], method: string): string[] {
   const seen = new Map<string, number>();
-  for (const entries of podLedgers) for (const e of entries) if (e.ev === 'recv' && e.method === method && e.id.startsWith('r')) seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
+  for (const entries of podLedgers)
+    for (const e of entries) if (e.ev === 'recv' && e.method === method && e.id.startsWith('r')) seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
   return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
 }
 
@@ -179,7 +188,10 @@ export async function figures(ledger: Ledger, podList: readonly Pod[]): Promise<
     okWithoutPod: rec.okWithoutPod.length,
     podWithoutClient: rec.podWithoutClient.length,
     statusMismatch: rec.statusMismatch.length,
-    failures: ledger.failures().slice(0, 20).map((r) => ({ id: r.id, method: r.method, outcome: r.outcome, status: r.status, code: r.code })),
+    failures: ledger
+      .failures()
+      .slice(0, 20)
+      .map((r) => ({ id: r.id, method: r.method, outcome: r.outcome, status: r.status, code: r.code })),
   };
 }
 
@@ -215,7 +227,18 @@ export function log(name: string, data: unknown): void {
  * once per round, after an idle time of about the gap (runLoad's independent workers leave most
  * requests on the first free socket, whose idle time is short). Records into a client Ledger.
  */
-export async function lockstepLoad(options: { url: string; connections: number; rounds: number; gapMs: () => number; postRatio: number; bodyBytes: number; requestTimeoutMs?: number }, ledger = new LedgerClass()): Promise<Ledger> {
+export async function lockstepLoad(
+  options: {
+    url: string;
+    connections: number;
+    rounds: number;
+    gapMs: () => number;
+    postRatio: number;
+    bodyBytes: number;
+    requestTimeoutMs?: number;
+  },
+  ledger = new LedgerClass(),
+): Promise<Ledger> {
   const pool = new Pool(options.url, { connections: options.connections, pipelining: 1, keepAliveTimeout: 60_000 });
   const body = Buffer.alloc(options.bodyBytes, 0x62);
   let index = 0;
@@ -223,7 +246,16 @@ export async function lockstepLoad(options: { url: string; connections: number; 
     const i = index++;
     // Every round carries its share of POSTs.
     const post = i % 10 < options.postRatio * 10;
-    const record: ClientRecord = { id: `r${process.pid}-ls${lockstepRun}-${i}`, method: post ? 'POST' : 'GET', outcome: 'lost', status: 0, code: '', version: '', startedAt: Date.now(), endedAt: 0 };
+    const record: ClientRecord = {
+      id: `r${process.pid}-ls${lockstepRun}-${i}`,
+      method: post ? 'POST' : 'GET',
+      outcome: 'lost',
+      status: 0,
+      code: '',
+      version: '',
+      startedAt: Date.now(),
+      endedAt: 0,
+    };
     ledger.records.set(record.id, record);
     await recordRequest(pool, record, { path: '/', body: post ? body : null, timeoutMs: options.requestTimeoutMs ?? 5_000 });
   };

@@ -43,7 +43,11 @@ t.test('an endpoint marked terminating, then SIGTERMed, costs no request of any 
   // in another process: 50 ms of slack for a request dispatched just before the change and still
   // on its way (the SIGTERM follows 100 ms later, the pod serves 200 ms more).
   const late = leaving.ledger().filter((e) => e.ev === 'recv' && e.t > appliedAt + 50);
-  t.same(late.map((e) => e.id), [], 'no request reached the terminating pod after the snapshot applied');
+  t.same(
+    late.map((e) => e.id),
+    [],
+    'no request reached the terminating pod after the snapshot applied',
+  );
   const before = leaving.ledger().filter((e) => e.ev === 'recv').length;
   t.ok(before > 0, `the pod took traffic before it left (${before} requests)`);
 });

@@ -5,7 +5,19 @@
 
 import t from 'tap';
 import { runLoad } from '../../testkit/ledger.ts';
-import { assertReconciled, duplicates, failed, figures, log, oneVersion, podFigures, pods, proxy, status, endpointState } from './harness.ts';
+import {
+  assertReconciled,
+  duplicates,
+  failed,
+  figures,
+  log,
+  oneVersion,
+  podFigures,
+  pods,
+  proxy,
+  status,
+  endpointState,
+} from './harness.ts';
 import { sleep } from '../../testkit/wait.ts';
 
 t.test('a pod that drains and exits before glidepath learns it is gone costs no GET', async (t) => {
@@ -34,14 +46,35 @@ t.test('a pod that drains and exits before glidepath learns it is gone costs no 
   const postInFlight = podFigures(leaving.ledger(), (e) => e.id.startsWith('r') && e.method === 'POST');
   const doc = await status(gp);
   const v1 = doc.versions.find((v) => v.name === 'v1');
-  log('t02 graceful exit before removal', { ...f, failures: f.failures, stateWhileListed, attempts: v1?.attempts, retries: v1?.retries, ejections: v1?.ejections, postDuplicates: duplicates(list.map((p) => p.ledger()), 'POST').length });
+  log('t02 graceful exit before removal', {
+    ...f,
+    failures: f.failures,
+    stateWhileListed,
+    attempts: v1?.attempts,
+    retries: v1?.retries,
+    ejections: v1?.ejections,
+    postDuplicates: duplicates(
+      list.map((p) => p.ledger()),
+      'POST',
+    ).length,
+  });
   t.equal(exitCode, 0, 'the pod drained and exited 0');
   t.ok(ledger.sent > 500, `enough traffic to mean something (${ledger.sent} requests)`);
   t.equal(failed(ledger, 'GET'), 0, '0 failed GETs', { figures: f });
   // The pod's ledger: what it received and never finished (aborted, or open when it exited).
   const bound = postInFlight.open.length + postInFlight.aborted;
-  t.ok(failed(ledger, 'POST') <= bound, `failed POSTs (${failed(ledger, 'POST')}) ≤ POSTs in flight on the closing pod (${bound})`, { figures: f, gone });
+  t.ok(failed(ledger, 'POST') <= bound, `failed POSTs (${failed(ledger, 'POST')}) ≤ POSTs in flight on the closing pod (${bound})`, {
+    figures: f,
+    gone,
+  });
   assertReconciled(t, f);
   t.ok(gone.recv > 0, `the pod took traffic before it left (${gone.recv} requests)`);
-  t.equal(duplicates(list.map((p) => p.ledger()), 'POST').length, 0, 'no POST was received by two pods');
+  t.equal(
+    duplicates(
+      list.map((p) => p.ledger()),
+      'POST',
+    ).length,
+    0,
+    'no POST was received by two pods',
+  );
 });

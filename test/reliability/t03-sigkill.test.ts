@@ -5,7 +5,20 @@
 
 import t from 'tap';
 import { runLoad, Ledger } from '../../testkit/ledger.ts';
-import { assertReconciled, duplicates, failed, figures, log, oneVersion, podFigures, pods, proxy, status, endpointState, versionOf } from './harness.ts';
+import {
+  assertReconciled,
+  duplicates,
+  failed,
+  figures,
+  log,
+  oneVersion,
+  podFigures,
+  pods,
+  proxy,
+  status,
+  endpointState,
+  versionOf,
+} from './harness.ts';
 import { sleep, waitFor } from '../../testkit/wait.ts';
 
 t.test('a pod SIGKILLed under load costs no GET, only POSTs it held, and is ejected within 5 failures', async (t) => {
@@ -21,14 +34,27 @@ t.test('a pod SIGKILLed under load costs no GET, only POSTs it held, and is ejec
   // Two client populations at once: ordinary traffic, and POSTs whose client forbids any replay
   // once sent (`x-glidepath-replayable: false`), which must never be received twice.
   const mixed = runLoad({ url: gp.url, connections: 8, durationMs: 2_500, postRatio: 0.3, bodyBytes: 1024, requestTimeoutMs: 5_000 });
-  const strict = runLoad({ url: gp.url, connections: 3, durationMs: 2_500, postRatio: 1, bodyBytes: 1024, requestTimeoutMs: 5_000, headers: { 'x-glidepath-replayable': 'false' } });
+  const strict = runLoad({
+    url: gp.url,
+    connections: 3,
+    durationMs: 2_500,
+    postRatio: 1,
+    bodyBytes: 1024,
+    requestTimeoutMs: 5_000,
+    headers: { 'x-glidepath-replayable': 'false' },
+  });
   const fault = (async () => {
     await sleep(800);
     killedAt = performance.now();
     killedWall = Date.now();
     victim.kill('SIGKILL');
     await victim.exited;
-    ejectedAfterMs = await waitFor('the killed pod to show as ejected in /status', async () => endpointState(await status(gp), victim.address) === 'ejected', 3_000, 10).then(() => performance.now() - killedAt);
+    ejectedAfterMs = await waitFor(
+      'the killed pod to show as ejected in /status',
+      async () => endpointState(await status(gp), victim.address) === 'ejected',
+      3_000,
+      10,
+    ).then(() => performance.now() - killedAt);
     ejectedWall = Date.now();
   })();
   const [a, b] = await Promise.all([mixed, strict]);
@@ -47,7 +73,19 @@ t.test('a pod SIGKILLed under load costs no GET, only POSTs it held, and is ejec
   const doc = await status(gp);
   const v1 = versionOf(doc, 'v1');
   const failedAttempts = v1.attempts.connect_error + v1.attempts.reset + v1.attempts.timeout + v1.attempts.http_5xx;
-  log('t03 sigkill', { ...f, heldAtKill: held.open.length, heldPosts: heldPosts.open.length, heldStrict, heldOrdinary, ejectedAfterMs: Math.round(ejectedAfterMs), attempts: v1.attempts, retries: v1.retries, ejections: v1.ejections, failedAttempts, postsReceivedTwice: dupPosts.length });
+  log('t03 sigkill', {
+    ...f,
+    heldAtKill: held.open.length,
+    heldPosts: heldPosts.open.length,
+    heldStrict,
+    heldOrdinary,
+    ejectedAfterMs: Math.round(ejectedAfterMs),
+    attempts: v1.attempts,
+    retries: v1.retries,
+    ejections: v1.ejections,
+    failedAttempts,
+    postsReceivedTwice: dupPosts.length,
+  });
 
   t.equal(failed(all, 'GET'), 0, '0 failed GETs', { figures: f });
   // A POST may fail only if it was in flight to the killed pod: received there and never
@@ -55,15 +93,42 @@ t.test('a pod SIGKILLed under load costs no GET, only POSTs it held, and is ejec
   // kill, or, for a client forbidding replays, written on one of its pooled sockets between the
   // kill and glidepath noticing the close (the race of test 6 with a dead pod: replayed for
   // ordinary POSTs, not for these). No pod recorded those, and they started before the ejection.
-  const receivedAnywhere = new Set(podLedgers.flat().filter((e) => e.ev === 'recv').map((e) => e.id));
-  const unexplained = all.failures('POST').filter((r) => !heldPosts.open.includes(r.id) && (receivedAnywhere.has(r.id) || r.endedAt < killedWall - 1 || r.startedAt > ejectedWall + 1 || (!strictIds.has(r.id) && r.startedAt > killedWall + 1)));
+  const receivedAnywhere = new Set(
+    podLedgers
+      .flat()
+      .filter((e) => e.ev === 'recv')
+      .map((e) => e.id),
+  );
+  const unexplained = all
+    .failures('POST')
+    .filter(
+      (r) =>
+        !heldPosts.open.includes(r.id) &&
+        (receivedAnywhere.has(r.id) ||
+          r.endedAt < killedWall - 1 ||
+          r.startedAt > ejectedWall + 1 ||
+          (!strictIds.has(r.id) && r.startedAt > killedWall + 1)),
+    );
   const unparsed = all.failures('POST').filter((r) => !receivedAnywhere.has(r.id)).length;
-  t.same(unexplained.map((r) => r.id), [], 'every failed POST was in flight to the killed pod (held by it, or sent to it and never parsed)', { figures: f, killedWall, ejectedWall });
-  t.ok(failed(all, 'POST') <= heldPosts.open.length + unparsed && unparsed <= 11, `failed POSTs (${failed(all, 'POST')}) ≤ POSTs the killed pod held (${heldPosts.open.length}) + sent to it unparsed (${unparsed}, ≤ 11 connections)`, { figures: f });
+  t.same(
+    unexplained.map((r) => r.id),
+    [],
+    'every failed POST was in flight to the killed pod (held by it, or sent to it and never parsed)',
+    { figures: f, killedWall, ejectedWall },
+  );
+  t.ok(
+    failed(all, 'POST') <= heldPosts.open.length + unparsed && unparsed <= 11,
+    `failed POSTs (${failed(all, 'POST')}) ≤ POSTs the killed pod held (${heldPosts.open.length}) + sent to it unparsed (${unparsed}, ≤ 11 connections)`,
+    { figures: f },
+  );
   // A POST the killed pod had received and was replayed elsewhere (the reused-socket reset rule)
   // is the only way one can reach two pods; never for a client that forbade replays.
   t.ok(dupPosts.length <= heldOrdinary, `POSTs received twice (${dupPosts.length}) ≤ ordinary POSTs the killed pod held (${heldOrdinary})`);
-  t.same(dupPosts.filter((id) => strictIds.has(id)), [], 'no replay-forbidding POST was received twice');
+  t.same(
+    dupPosts.filter((id) => strictIds.has(id)),
+    [],
+    'no replay-forbidding POST was received twice',
+  );
   t.equal(f.client.lost ?? 0, 0, 'no client hung');
   t.ok(ejectedAfterMs >= 0 && ejectedAfterMs < 2_000, `/status showed the pod ejected ${Math.round(ejectedAfterMs)} ms after the kill`);
   t.equal(v1.ejections, 1, '/status counts one ejection for the version');

@@ -9,10 +9,12 @@ import { XorShiftRandom } from '../../src/core/random.ts';
 import { assertReconciled, connectionsTo, failed, figures, log, pods, proxy, waitForGeneration, type Pod } from './harness.ts';
 import { sleep, waitFor } from '../../testkit/wait.ts';
 
-
 t.test('endpoints added and removed every second for 20 s cost no request', async (t) => {
   const list = await pods(t, 4, { LATENCY_MS: '2' });
-  const docFor = (listed: readonly Pod[]) => ({ versions: [{ name: 'v1', revision: 1 }], endpoints: listed.map((p) => ({ address: p.address, version: 'v1', name: p.name })) });
+  const docFor = (listed: readonly Pod[]) => ({
+    versions: [{ name: 'v1', revision: 1 }],
+    endpoints: listed.map((p) => ({ address: p.address, version: 'v1', name: p.name })),
+  });
   const gp = await proxy(t, docFor(list));
 
   // Per pod, the intervals during which it was out of the file: [removal applied, re-add written).
@@ -23,7 +25,15 @@ t.test('endpoints added and removed every second for 20 s cost no request', asyn
   let removals = 0;
   const random = new XorShiftRandom(20_260_301);
 
-  const load = runLoad({ url: gp.url, connections: 6, durationMs: 20_000, gapMs: 2, postRatio: 0.3, bodyBytes: 1024, requestTimeoutMs: 5_000 });
+  const load = runLoad({
+    url: gp.url,
+    connections: 6,
+    durationMs: 20_000,
+    gapMs: 2,
+    postRatio: 0.3,
+    bodyBytes: 1024,
+    requestTimeoutMs: 5_000,
+  });
   const flaps = (async () => {
     for (let step = 0; step < 19; step++) {
       await sleep(1_000);
@@ -37,19 +47,21 @@ t.test('endpoints added and removed every second for 20 s cost no request', asyn
         } else next.add(p);
       }
       const writtenAt = Date.now();
-      for (const p of list) if (!listed.has(p) && next.has(p)) {
-        outIntervals.push({ pod: p, from: outSince.get(p) as number, to: writtenAt });
-        outSince.delete(p);
-        readds++;
-      }
+      for (const p of list)
+        if (!listed.has(p) && next.has(p)) {
+          outIntervals.push({ pod: p, from: outSince.get(p) as number, to: writtenAt });
+          outSince.delete(p);
+          readds++;
+        }
       const generation = gp.app.dataPlane.snapshot.generation;
       gp.writeEndpoints(docFor(list.filter((p) => next.has(p))));
       if (next.size !== listed.size || [...next].some((p) => !listed.has(p))) await waitForGeneration(gp, generation, 2_000);
       const appliedAt = Date.now();
-      for (const p of list) if (listed.has(p) && !next.has(p)) {
-        outSince.set(p, appliedAt);
-        removals++;
-      }
+      for (const p of list)
+        if (listed.has(p) && !next.has(p)) {
+          outSince.set(p, appliedAt);
+          removals++;
+        }
       listed = next;
     }
   })();
@@ -63,15 +75,25 @@ t.test('endpoints added and removed every second for 20 s cost no request', asyn
   const removed = list.filter((p) => !listed.has(p));
   const pooled = [...listed].reduce((n, p) => n + connectionsTo(p.port), 0);
   let socketsLeft = -1;
-  await waitFor('removed pods to have no upstream connection', () => {
-    socketsLeft = removed.reduce((n, p) => n + connectionsTo(p.port), 0);
-    return socketsLeft === 0;
-  }, 2_000, 10).catch(() => undefined);
+  await waitFor(
+    'removed pods to have no upstream connection',
+    () => {
+      socketsLeft = removed.reduce((n, p) => n + connectionsTo(p.port), 0);
+      return socketsLeft === 0;
+    },
+    2_000,
+    10,
+  ).catch(() => undefined);
 
   const f = await figures(ledger, list);
   // 50 ms of slack after a removal applied: a request dispatched just before may still be in
   // transit to a pod stamping its ledger in another process.
-  const strays = outIntervals.flatMap(({ pod, from, to }) => pod.ledger().filter((e) => e.ev === 'recv' && e.t > from + 50 && e.t < to).map((e) => ({ pod: pod.name, id: e.id, t: e.t, from, to })));
+  const strays = outIntervals.flatMap(({ pod, from, to }) =>
+    pod
+      .ledger()
+      .filter((e) => e.ev === 'recv' && e.t > from + 50 && e.t < to)
+      .map((e) => ({ pod: pod.name, id: e.id, t: e.t, from, to })),
+  );
   log('t04 flaps', { ...f, removals, readds, strays: strays.length, removedAtEnd: removed.length, socketsLeft, pooled });
   t.ok(ledger.sent > 2_000, `enough traffic to mean something (${ledger.sent} requests)`);
   t.ok(removals >= 8 && readds >= 6, `the file flapped (${removals} removals, ${readds} re-adds of the same address)`);

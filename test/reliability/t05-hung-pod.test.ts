@@ -6,7 +6,19 @@
 import t from 'tap';
 import { request } from 'undici';
 import { runLoad, Ledger } from '../../testkit/ledger.ts';
-import { assertReconciled, figures, latencies, log, oneVersion, percentile, pod, proxy, status, versionOf, endpointState } from './harness.ts';
+import {
+  assertReconciled,
+  figures,
+  latencies,
+  log,
+  oneVersion,
+  percentile,
+  pod,
+  proxy,
+  status,
+  versionOf,
+  endpointState,
+} from './harness.ts';
 import { sleep } from '../../testkit/wait.ts';
 
 const PER_TRY = 300;
@@ -39,7 +51,12 @@ t.test('next to a healthy pod, a hung pod costs GETs one per-try timeout and POS
   const all = new Ledger();
   for (const l of [base, ledger]) for (const [id, r] of l.records) all.records.set(id, r);
   const f = await figures(all, [healthy, hung]);
-  const atHung = new Set(hung.ledger().filter((e) => e.ev === 'recv').map((e) => e.id));
+  const atHung = new Set(
+    hung
+      .ledger()
+      .filter((e) => e.ev === 'recv')
+      .map((e) => e.id),
+  );
   const records = [...ledger.records.values()];
   const direct = records.filter((r) => !atHung.has(r.id));
   const viaHungGet = records.filter((r) => atHung.has(r.id) && r.method === 'GET');
@@ -47,7 +64,19 @@ t.test('next to a healthy pod, a hung pod costs GETs one per-try timeout and POS
   const directP99 = percentile(latencies(direct), 99);
   const doc = await status(gp);
   const v1 = versionOf(doc, 'v1');
-  log('t05 hung pod', { ...f, baselineP99: baseP99, directP99, hungGets: viaHungGet.length, hungGetLatency: latencies(viaHungGet), hungPosts: viaHungPost.length, hungPostLatency: latencies(viaHungPost), attempts: v1.attempts, retries: v1.retries, ejections: v1.ejections, hungState: endpointState(doc, hung.address) });
+  log('t05 hung pod', {
+    ...f,
+    baselineP99: baseP99,
+    directP99,
+    hungGets: viaHungGet.length,
+    hungGetLatency: latencies(viaHungGet),
+    hungPosts: viaHungPost.length,
+    hungPostLatency: latencies(viaHungPost),
+    attempts: v1.attempts,
+    retries: v1.retries,
+    ejections: v1.ejections,
+    hungState: endpointState(doc, hung.address),
+  });
 
   t.ok(atHung.size > 0, `the hung pod was tried (${atHung.size} requests)`);
   t.ok(viaHungGet.length > 0, `some GETs went to the hung pod first (${viaHungGet.length})`);

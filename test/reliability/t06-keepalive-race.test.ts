@@ -36,14 +36,21 @@ t.test('control: with retries off the same traffic fails, so the test above is m
   const v1 = versionOf(await status(gp), 'v1');
   log('t06 control (retries off)', { client: f.client, byMethod: f.byMethod, attempts: v1.attempts, ejections: v1.ejections });
   t.ok(failed(ledger) > 0, `the race costs requests without replays (${failed(ledger)} of ${ledger.sent} failed)`);
-  t.ok(ledger.failures().every((r) => r.status === 502 && r.code === 'GP_UPSTREAM_RESET'), 'each one a 502 GP_UPSTREAM_RESET');
+  t.ok(
+    ledger.failures().every((r) => r.status === 502 && r.code === 'GP_UPSTREAM_RESET'),
+    'each one a 502 GP_UPSTREAM_RESET',
+  );
   t.equal(failed(ledger), v1.attempts.reset, 'one failure per reset');
   t.equal(v1.ejections, 0, 'and none of it ejects the healthy pod');
 });
 
-t.test('with an idle timeout below the pod\'s, glidepath closes first and no replay is needed', async (t) => {
+t.test("with an idle timeout below the pod's, glidepath closes first and no replay is needed", async (t) => {
   const only = await pod(t, { IDLE_CLOSE_MS: '100' });
-  const gp = await proxy(t, oneVersion([only]), { 'retry.maxRetries': 0, 'upstream.idleTimeout': '50ms', 'upstream.slowStartWindow': '0s' });
+  const gp = await proxy(t, oneVersion([only]), {
+    'retry.maxRetries': 0,
+    'upstream.idleTimeout': '50ms',
+    'upstream.slowStartWindow': '0s',
+  });
   const ledger = await lockstepLoad({ url: gp.url, ...traffic, rounds: 10 });
   const f = await figures(ledger, [only]);
   const v1 = versionOf(await status(gp), 'v1');

@@ -30,7 +30,11 @@ async function readyz(gp: ChildProxy): Promise<number> {
 
 t.test('SIGTERM under load: /readyz 503 at once, the drain delay is served, in-flight requests finish, exit 0', async (t) => {
   const list = await pods(t, 2, { LATENCY_MS: '2' });
-  const gp = await spawned(t, oneVersion(list), { GLIDEPATH_SHUTDOWN_DRAIN_DELAY: `${DRAIN_DELAY}ms`, GLIDEPATH_SHUTDOWN_GRACE_PERIOD: '5s', GLIDEPATH_UPSTREAM_SLOW_START_WINDOW: '0s' });
+  const gp = await spawned(t, oneVersion(list), {
+    GLIDEPATH_SHUTDOWN_DRAIN_DELAY: `${DRAIN_DELAY}ms`,
+    GLIDEPATH_SHUTDOWN_GRACE_PERIOD: '5s',
+    GLIDEPATH_UPSTREAM_SLOW_START_WINDOW: '0s',
+  });
   t.equal(await readyz(gp), 200, 'ready before the signal');
 
   // Six slow requests (GET and POST with bodies), all received by the pods before the signal.
@@ -38,14 +42,31 @@ t.test('SIGTERM under load: /readyz 503 at once, the drain delay is served, in-f
     runLoad({ url: gp.url, path: '/slow/1500', connections: 3, total: 3, requestTimeoutMs: 8_000 }),
     runLoad({ url: gp.url, path: '/slow/1500', connections: 3, total: 3, postRatio: 1, bodyBytes: 1024, requestTimeoutMs: 8_000 }),
   ]);
-  await waitFor('the slow requests to reach the pods', () => list.reduce((n, p) => n + p.ledger().filter((e) => e.ev === 'recv' && e.path === '/slow/1500').length, 0) === 6, 3_000, 10);
+  await waitFor(
+    'the slow requests to reach the pods',
+    () => list.reduce((n, p) => n + p.ledger().filter((e) => e.ev === 'recv' && e.path === '/slow/1500').length, 0) === 6,
+    3_000,
+    10,
+  );
 
   const signalAt = performance.now();
   gp.kill('SIGTERM');
   let readyzFlippedMs = -1;
-  const flipped = waitFor('/readyz to answer 503', async () => (await readyz(gp)) === 503, 1_000, 10).then(() => { readyzFlippedMs = performance.now() - signalAt; }, () => undefined);
+  const flipped = waitFor('/readyz to answer 503', async () => (await readyz(gp)) === 503, 1_000, 10).then(
+    () => {
+      readyzFlippedMs = performance.now() - signalAt;
+    },
+    () => undefined,
+  );
   // Clients that keep sending during the drain delay (they have not noticed yet).
-  const during = runLoad({ url: gp.url, connections: 4, durationMs: DRAIN_DELAY - 300, postRatio: 0.3, bodyBytes: 1024, requestTimeoutMs: 5_000 });
+  const during = runLoad({
+    url: gp.url,
+    connections: 4,
+    durationMs: DRAIN_DELAY - 300,
+    postRatio: 0.3,
+    bodyBytes: 1024,
+    requestTimeoutMs: 5_000,
+  });
   const closeHeader = rawRequest(gp.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { waitMs: 1_000 });
   await flipped;
   const drainLedger = await during;
@@ -53,7 +74,13 @@ t.test('SIGTERM under load: /readyz 503 at once, the drain delay is served, in-f
   // Past the drain delay, while the slow requests still run: the listener is closed.
   await sleep(Math.max(0, signalAt + DRAIN_DELAY + 200 - performance.now()));
   const refusedAt = performance.now() - signalAt;
-  const refused = await request(`${gp.url}/`, { headersTimeout: 1_000 }).then((r) => { void r.body.text(); return `status ${r.statusCode}`; }, (err: { code?: string }) => err.code ?? 'error');
+  const refused = await request(`${gp.url}/`, { headersTimeout: 1_000 }).then(
+    (r) => {
+      void r.body.text();
+      return `status ${r.statusCode}`;
+    },
+    (err: { code?: string }) => err.code ?? 'error',
+  );
   const [slowGets, slowPosts] = await slow;
   const exitCode = await within(gp.exited, 6_000, 'no exit');
   const exitedAt = performance.now() - signalAt;
@@ -66,7 +93,15 @@ t.test('SIGTERM under load: /readyz 503 at once, the drain delay is served, in-f
   const fa = await figures(everything, list);
   const fs = await figures(slowAll, list);
   const fd = await figures(drainLedger, list);
-  log('t07 graceful shutdown', { readyzFlippedMs: Math.round(readyzFlippedMs), drain: { ...fd, failures: fd.failures }, slow: fs.byMethod, refusedAfterDrainAt: Math.round(refusedAt), refused, exitCode, exitedAtMs: Math.round(exitedAt) });
+  log('t07 graceful shutdown', {
+    readyzFlippedMs: Math.round(readyzFlippedMs),
+    drain: { ...fd, failures: fd.failures },
+    slow: fs.byMethod,
+    refusedAfterDrainAt: Math.round(refusedAt),
+    refused,
+    exitCode,
+    exitedAtMs: Math.round(exitedAt),
+  });
 
   t.ok(readyzFlippedMs >= 0 && readyzFlippedMs < 500, `/readyz answered 503 ${Math.round(readyzFlippedMs)} ms after SIGTERM`);
   t.ok(drainLedger.sent > 20, `clients kept sending during the drain delay (${drainLedger.sent} requests)`);
@@ -96,7 +131,10 @@ t.test('a second SIGTERM exits at once', async (t) => {
   let proc = '';
   if (code === 'no exit') {
     try {
-      proc = readFileSync(`/proc/${gp.child.pid}/status`, 'utf8').split('\n').filter((l) => /^(State|SigQ|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|Threads):/.test(l)).join('; ');
+      proc = readFileSync(`/proc/${gp.child.pid}/status`, 'utf8')
+        .split('\n')
+        .filter((l) => /^(State|SigQ|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|Threads):/.test(l))
+        .join('; ');
     } catch (err) {
       proc = String(err);
     }

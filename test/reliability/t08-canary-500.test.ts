@@ -15,8 +15,14 @@ const STATUSES = [500, 502, 503, 504];
 
 function split(stable: readonly Pod[], canary: Pod, canaryWeight: number): EndpointsDoc {
   return {
-    versions: [{ name: 'stable', revision: 1, weight: 10_000 - canaryWeight }, { name: 'canary', revision: 2, weight: canaryWeight }],
-    endpoints: [...stable.map((p) => ({ address: p.address, version: 'stable', name: p.name })), { address: canary.address, version: 'canary', name: canary.name }],
+    versions: [
+      { name: 'stable', revision: 1, weight: 10_000 - canaryWeight },
+      { name: 'canary', revision: 2, weight: canaryWeight },
+    ],
+    endpoints: [
+      ...stable.map((p) => ({ address: p.address, version: 'stable', name: p.name })),
+      { address: canary.address, version: 'canary', name: canary.name },
+    ],
   };
 }
 
@@ -36,15 +42,32 @@ t.test('within the retry budget, a canary failing every GET with 500 costs clien
   const stable = await pods(t, 2, { APP_VERSION: 'stable' });
   const canary = await pod(t, canaryEnv);
   // Ejection off here: it would stop the canary's traffic after 5 failures (the third case).
-  const gp = await proxy(t, split(stable, canary, 2_000), { 'retry.statuses': STATUSES, 'outlier.consecutiveFailures': 0, 'upstream.slowStartWindow': '0s' });
-  const ledger = await runLoad({ url: gp.url, connections: 6, durationMs: 1_000, postRatio: 0.3, bodyBytes: 1024, requestTimeoutMs: 5_000 });
+  const gp = await proxy(t, split(stable, canary, 2_000), {
+    'retry.statuses': STATUSES,
+    'outlier.consecutiveFailures': 0,
+    'upstream.slowStartWindow': '0s',
+  });
+  const ledger = await runLoad({
+    url: gp.url,
+    connections: 6,
+    durationMs: 1_000,
+    postRatio: 0.3,
+    bodyBytes: 1024,
+    requestTimeoutMs: 5_000,
+  });
 
   const f = await figures(ledger, [...stable, canary]);
   const doc = await status(gp);
   const c = versionOf(doc, 'canary');
   const s = versionOf(doc, 'stable');
   const answers = canaryAnswers(canary);
-  log('t08 canary 500 within budget', { ...f, canaryAnswers: answers, canary: { attempts: c.attempts, retries: c.retries, failovers: c.failovers, failures: c.failures, statusClasses: c.statusClasses }, stable: { attempts: s.attempts, retries: s.retries, failures: s.failures }, budgetExhausted: gp.app.dataPlane.retryBudget.exhausted });
+  log('t08 canary 500 within budget', {
+    ...f,
+    canaryAnswers: answers,
+    canary: { attempts: c.attempts, retries: c.retries, failovers: c.failovers, failures: c.failures, statusClasses: c.statusClasses },
+    stable: { attempts: s.attempts, retries: s.retries, failures: s.failures },
+    budgetExhausted: gp.app.dataPlane.retryBudget.exhausted,
+  });
 
   t.ok(answers.get500 > 20, `the canary failed GETs (${answers.get500})`);
   t.equal(answers.getOther, 0, 'and answered no GET otherwise');
@@ -59,16 +82,30 @@ t.test('within the retry budget, a canary failing every GET with 500 costs clien
   t.equal(s.retries, 0, '/status: no retry from the stable version');
   t.equal(gp.app.dataPlane.retryBudget.exhausted, 0, 'the budget was never exhausted');
   // Every client request that the canary failed was answered by the stable version.
-  const failedAtCanary = new Set(canary.ledger().filter((e) => e.ev === 'done' && e.status === 500).map((e) => e.id));
+  const failedAtCanary = new Set(
+    canary
+      .ledger()
+      .filter((e) => e.ev === 'done' && e.status === 500)
+      .map((e) => e.id),
+  );
   const answeredBy = [...failedAtCanary].map((id) => ledger.records.get(id)?.version);
-  t.ok(answeredBy.every((v) => v === 'stable'), 'each failed canary GET was answered by the stable version');
+  t.ok(
+    answeredBy.every((v) => v === 'stable'),
+    'each failed canary GET was answered by the stable version',
+  );
 });
 
 t.test('with the retry budget spent, failures reach clients: exactly the canary 500s beyond the budget', async (t) => {
   const stable = await pods(t, 2, { APP_VERSION: 'stable' });
   const canary = await pod(t, canaryEnv);
   // Budget: ratio 0 plus 1 retry per second over the 10 s window = 10 retries in this test (< 10 s).
-  const gp = await proxy(t, split(stable, canary, 5_000), { 'retry.statuses': STATUSES, 'retry.budgetRatio': 0, 'retry.budgetMinPerSecond': 1, 'outlier.consecutiveFailures': 0, 'upstream.slowStartWindow': '0s' });
+  const gp = await proxy(t, split(stable, canary, 5_000), {
+    'retry.statuses': STATUSES,
+    'retry.budgetRatio': 0,
+    'retry.budgetMinPerSecond': 1,
+    'outlier.consecutiveFailures': 0,
+    'upstream.slowStartWindow': '0s',
+  });
   const started = performance.now();
   const ledger = await runLoad({ url: gp.url, connections: 4, total: 400, postRatio: 0.3, bodyBytes: 1024, requestTimeoutMs: 5_000 });
   const elapsed = performance.now() - started;
@@ -77,7 +114,14 @@ t.test('with the retry budget spent, failures reach clients: exactly the canary 
   const c = versionOf(await status(gp), 'canary');
   const answers = canaryAnswers(canary);
   const exhausted = gp.app.dataPlane.retryBudget.exhausted;
-  log('t08 canary 500 budget spent', { client: f.client, byMethod: f.byMethod, canaryAnswers: answers, canary: { attempts: c.attempts, retries: c.retries, failovers: c.failovers, failures: c.failures }, exhausted, elapsedMs: Math.round(elapsed) });
+  log('t08 canary 500 budget spent', {
+    client: f.client,
+    byMethod: f.byMethod,
+    canaryAnswers: answers,
+    canary: { attempts: c.attempts, retries: c.retries, failovers: c.failovers, failures: c.failures },
+    exhausted,
+    elapsedMs: Math.round(elapsed),
+  });
 
   t.ok(elapsed < 9_000, `the run fits in one budget window (${Math.round(elapsed)} ms)`);
   t.ok(answers.get500 > 20, `the canary failed more GETs (${answers.get500}) than the budget covers`);
@@ -85,7 +129,10 @@ t.test('with the retry budget spent, failures reach clients: exactly the canary 
   t.equal(c.failovers, 10, 'all 10 to the stable version');
   t.equal(failed(ledger), answers.get500 - 10, `client failures = canary 500s − budget = ${answers.get500} − 10`, { figures: f });
   t.equal(exhausted, answers.get500 - 10, 'each of them a refused retry');
-  t.ok(ledger.failures().every((r) => r.status === 500 && r.version === 'canary' && r.method === 'GET'), "each one the canary's own 500 to a GET, passed on");
+  t.ok(
+    ledger.failures().every((r) => r.status === 500 && r.version === 'canary' && r.method === 'GET'),
+    "each one the canary's own 500 to a GET, passed on",
+  );
   t.equal(c.attempts.http_5xx, answers.get500, 'every 500 attempt is counted against the canary');
   t.equal(c.failures, answers.get500 - 10, 'and the client-visible ones as canary failures');
   assertReconciled(t, { ...f, statusMismatch: f.statusMismatch });
@@ -100,7 +147,17 @@ t.test('with default outlier settings the failing canary is ejected after 5 fail
   const doc = await status(gp);
   const c = versionOf(doc, 'canary');
   const answers = canaryAnswers(canary);
-  log('t08 canary ejected', { client: f.client, canaryAnswers: answers, canary: { attempts: c.attempts, retries: c.retries, ejections: c.ejections, effectiveWeight: c.effectiveWeight, endpoints: c.endpoints } });
+  log('t08 canary ejected', {
+    client: f.client,
+    canaryAnswers: answers,
+    canary: {
+      attempts: c.attempts,
+      retries: c.retries,
+      ejections: c.ejections,
+      effectiveWeight: c.effectiveWeight,
+      endpoints: c.endpoints,
+    },
+  });
   t.equal(failed(ledger), 0, 'clients saw 0 failures', { figures: f });
   t.equal(c.ejections, 1, 'the canary pod was ejected once');
   t.equal(c.endpoints[0]?.state, 'ejected', '/status shows it ejected');
@@ -109,15 +166,22 @@ t.test('with default outlier settings the failing canary is ejected after 5 fail
   assertReconciled(t, f);
 });
 
-t.test('with retry.canaryStatuses off and the default retry statuses (502, 503, 504) a canary 500 is passed on to the client', async (t) => {
-  const stable = await pods(t, 1, { APP_VERSION: 'stable' });
-  const canary = await pod(t, canaryEnv);
-  const gp = await proxy(t, split(stable, canary, 5_000), { 'retry.canaryStatuses': [], 'outlier.consecutiveFailures': 0, 'upstream.slowStartWindow': '0s' });
-  const ledger = await runLoad({ url: gp.url, connections: 2, total: 60, requestTimeoutMs: 5_000 });
-  const f = await figures(ledger, [...stable, canary]);
-  const answers = canaryAnswers(canary);
-  const c = versionOf(await status(gp), 'canary');
-  t.ok(answers.get500 > 0, `the canary failed GETs (${answers.get500})`);
-  t.equal(failed(ledger), answers.get500, 'each one reached the client', { figures: f });
-  t.equal(c.retries, 0, 'no retry');
-});
+t.test(
+  'with retry.canaryStatuses off and the default retry statuses (502, 503, 504) a canary 500 is passed on to the client',
+  async (t) => {
+    const stable = await pods(t, 1, { APP_VERSION: 'stable' });
+    const canary = await pod(t, canaryEnv);
+    const gp = await proxy(t, split(stable, canary, 5_000), {
+      'retry.canaryStatuses': [],
+      'outlier.consecutiveFailures': 0,
+      'upstream.slowStartWindow': '0s',
+    });
+    const ledger = await runLoad({ url: gp.url, connections: 2, total: 60, requestTimeoutMs: 5_000 });
+    const f = await figures(ledger, [...stable, canary]);
+    const answers = canaryAnswers(canary);
+    const c = versionOf(await status(gp), 'canary');
+    t.ok(answers.get500 > 0, `the canary failed GETs (${answers.get500})`);
+    t.equal(failed(ledger), answers.get500, 'each one reached the client', { figures: f });
+    t.equal(c.retries, 0, 'no retry');
+  },
+);

@@ -8,7 +8,6 @@ import { rawRequest } from '../../testkit/raw.ts';
 import { connectionsTo, log, oneVersion, pods, proxy, status, versionOf, type Pod, type InProcessProxy } from './harness.ts';
 import { waitFor, within } from '../../testkit/wait.ts';
 
-
 interface Echo {
   ws: WebSocket;
   closed: Promise<{ code: number; at: number }>;
@@ -17,19 +16,30 @@ interface Echo {
 
 async function openEcho(gp: InProcessProxy, path = '/ws'): Promise<Echo> {
   const ws = new WebSocket(`ws://127.0.0.1:${gp.port}${path}`);
-  const closed = new Promise<{ code: number; at: number }>((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code, at: performance.now() })));
-  await within(new Promise<void>((resolve, reject) => {
-    ws.addEventListener('open', () => resolve());
-    ws.addEventListener('error', () => reject(new Error('WebSocket failed to open')));
-  }), 3_000, undefined);
+  const closed = new Promise<{ code: number; at: number }>((resolve) =>
+    ws.addEventListener('close', (e) => resolve({ code: e.code, at: performance.now() })),
+  );
+  await within(
+    new Promise<void>((resolve, reject) => {
+      ws.addEventListener('open', () => resolve());
+      ws.addEventListener('error', () => reject(new Error('WebSocket failed to open')));
+    }),
+    3_000,
+    undefined,
+  );
   if (ws.readyState !== WebSocket.OPEN) throw new Error('WebSocket did not open');
   return {
     ws,
     closed,
-    roundTrip: (text) => within(new Promise<string>((resolve) => {
-      ws.addEventListener('message', (e) => resolve(String(e.data)), { once: true });
-      ws.send(text);
-    }), 2_000, '(no echo)'),
+    roundTrip: (text) =>
+      within(
+        new Promise<string>((resolve) => {
+          ws.addEventListener('message', (e) => resolve(String(e.data)), { once: true });
+          ws.send(text);
+        }),
+        2_000,
+        '(no echo)',
+      ),
   };
 }
 
@@ -40,10 +50,18 @@ t.test('an echo through glidepath; marking its endpoint terminating closes it wi
   const echo = await openEcho(gp);
   t.teardown(() => echo.ws.close());
   t.equal(await echo.roundTrip('hello through glidepath'), 'hello through glidepath', 'text frames echo');
-  const under = await waitFor('the tunnel to show on one pod', () => list.filter((p) => connectionsTo(p.port) === 1).length === 1, 2_000, 10).then(() => list.find((p) => connectionsTo(p.port) === 1) as Pod);
+  const under = await waitFor(
+    'the tunnel to show on one pod',
+    () => list.filter((p) => connectionsTo(p.port) === 1).length === 1,
+    2_000,
+    10,
+  ).then(() => list.find((p) => connectionsTo(p.port) === 1) as Pod);
 
   const before = performance.now();
-  gp.writeEndpoints({ versions: [{ name: 'v1', revision: 1 }], endpoints: list.map((p) => ({ address: p.address, version: 'v1', name: p.name, terminating: p === under })) });
+  gp.writeEndpoints({
+    versions: [{ name: 'v1', revision: 1 }],
+    endpoints: list.map((p) => ({ address: p.address, version: 'v1', name: p.name, terminating: p === under })),
+  });
   const closed = await within(echo.closed, 3_000, { code: -1, at: performance.now() });
   const ms = Math.round(closed.at - before);
   log('t09 drain by terminating', { code: closed.code, msAfterFileWrite: ms });
@@ -57,8 +75,14 @@ t.test('an echo through glidepath; marking its endpoint terminating closes it wi
 t.test("setting a tunnel's version to weight 0 closes it with 1001 at once", async (t) => {
   const [oldPod, newPod] = (await pods(t, 2)) as [Pod, Pod];
   const doc = (newWeight: number) => ({
-    versions: [{ name: 'old', revision: 1, weight: 10_000 - newWeight }, { name: 'new', revision: 2, weight: newWeight }],
-    endpoints: [{ address: oldPod.address, version: 'old' }, { address: newPod.address, version: 'new' }],
+    versions: [
+      { name: 'old', revision: 1, weight: 10_000 - newWeight },
+      { name: 'new', revision: 2, weight: newWeight },
+    ],
+    endpoints: [
+      { address: oldPod.address, version: 'old' },
+      { address: newPod.address, version: 'new' },
+    ],
   });
   const gp = await proxy(t, doc(10_000), { 'upstream.slowStartWindow': '0s' });
   const echo = await openEcho(gp);
@@ -85,7 +109,11 @@ t.test('a bad upgrade is never tunnelled: no 101 reaches the client', async (t) 
   log('t09 bad accept', { status: bad.status, code: bad.headers['x-glidepath-error'], closed: bad.closed });
   t.equal(bad.status, 502, 'a 101 with a wrong Sec-WebSocket-Accept becomes a 502');
   t.equal(bad.headers['x-glidepath-error'], 'GP_UPSTREAM_BAD_RESPONSE', 'GP_UPSTREAM_BAD_RESPONSE');
-  t.notMatch(bad.text, /HTTP\/1\.1 101|^sec-websocket-accept:|^upgrade:/im, 'no 101 status line and no accept or upgrade header in anything the client received');
+  t.notMatch(
+    bad.text,
+    /HTTP\/1\.1 101|^sec-websocket-accept:|^upgrade:/im,
+    'no 101 status line and no accept or upgrade header in anything the client received',
+  );
   t.ok(bad.closed, 'and the connection is closed');
 
   const refused = await rawRequest(gp.port, upgrade('/ws/refuse'), { waitMs: 2_000 });
@@ -96,10 +124,14 @@ t.test('a bad upgrade is never tunnelled: no 101 reaches the client', async (t) 
 
   // A browser-grade client sees a failed handshake, never an open socket.
   const ws = new WebSocket(`ws://127.0.0.1:${gp.port}/ws/bad-accept`);
-  const outcome = await within(new Promise<string>((resolve) => {
-    ws.addEventListener('open', () => resolve('open'));
-    ws.addEventListener('error', () => resolve('error'));
-  }), 3_000, 'timeout');
+  const outcome = await within(
+    new Promise<string>((resolve) => {
+      ws.addEventListener('open', () => resolve('open'));
+      ws.addEventListener('error', () => resolve('error'));
+    }),
+    3_000,
+    'timeout',
+  );
   ws.close();
   t.equal(outcome, 'error', 'the WebSocket client never opens');
   const v1 = versionOf(await status(gp), 'v1');

@@ -31,19 +31,28 @@ const actions = (deployment: string, extra: Partial<ConstructorParameters<typeof
 /** The ReplicaSets a Deployment owns, read straight from the API. */
 async function replicaSets(owner: DeploymentJson): Promise<RsJson[]> {
   const res = await fetch(`${cluster.url}/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3D${owner.metadata.name}`);
-  const list = await res.json() as { items: RsJson[] };
+  const list = (await res.json()) as { items: RsJson[] };
   return list.items.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === owner.metadata.uid));
 }
 
 /** What `kubectl rollout status` waits for, read through the API (cheaper than a kubectl process). */
 async function rolledOut(a: KubernetesActions, timeoutMs = 25_000): Promise<DeploymentJson> {
-  return waitFor(`deployments/${a.deployment} rolled out`, async () => {
-    const d = await a.readDeployment();
-    const s = (d.status ?? {}) as Record<string, number | undefined>;
-    const want = (d.spec.replicas as number | undefined) ?? 1;
-    const done = (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && (s.updatedReplicas ?? 0) === want && (s.replicas ?? 0) === want && (s.availableReplicas ?? 0) === want;
-    return done ? d : undefined;
-  }, timeoutMs, 100);
+  return waitFor(
+    `deployments/${a.deployment} rolled out`,
+    async () => {
+      const d = await a.readDeployment();
+      const s = (d.status ?? {}) as Record<string, number | undefined>;
+      const want = (d.spec.replicas as number | undefined) ?? 1;
+      const done =
+        (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+        (s.updatedReplicas ?? 0) === want &&
+        (s.replicas ?? 0) === want &&
+        (s.availableReplicas ?? 0) === want;
+      return done ? d : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 const rejection = async (p: Promise<unknown>): Promise<KubernetesError> => {
@@ -61,7 +70,9 @@ t.test('pause holds the rollout; kubectl rollout status waits while paused and f
   await rolledOut(a);
   t.same(await a.setPaused(true), { changed: true, detail: 'paused deployments/gate' });
   t.same(await a.setPaused(true), { changed: false, detail: 'deployments/gate already paused' }, 'idempotent');
-  const pause = cluster.requests.filter((r) => r.method === 'PATCH' && r.url.startsWith('/apis/apps/v1/namespaces/default/deployments/gate'));
+  const pause = cluster.requests.filter(
+    (r) => r.method === 'PATCH' && r.url.startsWith('/apis/apps/v1/namespaces/default/deployments/gate'),
+  );
   t.equal(pause.length, 1, 'the repeat wrote nothing');
   t.equal(pause[0]?.contentType, 'application/strategic-merge-patch+json', 'the patch kubectl rollout pause sends');
   t.match(pause[0]?.url, /fieldManager=glidepath/);
@@ -88,7 +99,9 @@ t.test('pause holds the rollout; kubectl rollout status waits while paused and f
 });
 
 t.test('rollback is kubectl rollout undo: same template and annotations, the old ReplicaSet re-adopted, revision bumped', async (t) => {
-  await kubectlOk(cluster, ['apply', '-f', '-'], { input: `${DEMO_DEPLOYMENT('web', { replicas: 1 })}\n${DEMO_DEPLOYMENT('twin', { replicas: 1 })}` });
+  await kubectlOk(cluster, ['apply', '-f', '-'], {
+    input: `${DEMO_DEPLOYMENT('web', { replicas: 1 })}\n${DEMO_DEPLOYMENT('twin', { replicas: 1 })}`,
+  });
   const web = actions('web');
   const twin = actions('twin');
   const [web1, twin1] = await Promise.all([rolledOut(web), rolledOut(twin)]);
@@ -101,13 +114,24 @@ t.test('rollback is kubectl rollout undo: same template and annotations, the old
   await Promise.all([rolledOut(web), rolledOut(twin)]);
   // State written during the rollout: the old ReplicaSet still carries the copy from revision 1.
   await web.writeState('{"step":3}');
-  await web.recordAbort(abortRecordJson({ reason: 'latency', message: 'canary adds 480 ms at p90', at: Date.now(), canary: 'v2hash', stable: 'v1hash', action: 'rollback' }));
+  await web.recordAbort(
+    abortRecordJson({
+      reason: 'latency',
+      message: 'canary adds 480 ms at p90',
+      at: Date.now(),
+      canary: 'v2hash',
+      stable: 'v1hash',
+      action: 'rollback',
+    }),
+  );
 
   const hash = webRs1?.metadata.labels?.['pod-template-hash'] ?? '';
   const result = await web.rollback(hash);
   t.equal(result.changed, true);
   t.match(result.detail, new RegExp(`rolled deployments/web back to the template of ${webRs1?.metadata.name} \\(revision 1\\)`));
-  const patch = cluster.requests.filter((r) => r.method === 'PATCH' && r.url.startsWith('/apis/apps/v1/namespaces/default/deployments/web?'));
+  const patch = cluster.requests.filter(
+    (r) => r.method === 'PATCH' && r.url.startsWith('/apis/apps/v1/namespaces/default/deployments/web?'),
+  );
   t.equal(patch.at(-1)?.contentType, 'application/json-patch+json', 'a JSON patch, as kubectl rollout undo sends');
   t.match(await kubectlOk(cluster, ['rollout', 'undo', 'deployment/twin']), /rolled back/);
 
@@ -117,13 +141,21 @@ t.test('rollback is kubectl rollout undo: same template and annotations, the old
   const rename = (x: unknown): unknown => JSON.parse(JSON.stringify(x).replaceAll('twin', 'web'));
   t.same(semanticForm(web3.spec.template), semanticForm(rename(twin3.spec.template)), 'the same template as kubectl undo produced');
   t.equal(JSON.stringify(web3.spec.template).includes('demo:v1'), true);
-  const own = (d: DeploymentJson): Record<string, string> => Object.fromEntries(Object.entries(d.metadata.annotations ?? {}).filter(([k]) => !k.startsWith('glidepath.io/')));
+  const own = (d: DeploymentJson): Record<string, string> =>
+    Object.fromEntries(Object.entries(d.metadata.annotations ?? {}).filter(([k]) => !k.startsWith('glidepath.io/')));
   t.same(own(web3), rename(own(twin3)), 'the same annotations as kubectl undo produced (glidepath records aside)');
   t.equal(web3.metadata.annotations?.['deployment.kubernetes.io/revision'], '3');
-  t.equal(web3.metadata.annotations?.[STATE_ANNOTATION], '{"step":3}', 'the current state survives, not the stale copy on the old ReplicaSet');
+  t.equal(
+    web3.metadata.annotations?.[STATE_ANNOTATION],
+    '{"step":3}',
+    'the current state survives, not the stale copy on the old ReplicaSet',
+  );
   t.equal(JSON.parse(web3.metadata.annotations?.[ABORT_ANNOTATION] ?? '{}').reason, 'latency', 'the abort record survives');
 
-  for (const [d, first] of [[web3, webRs1], [twin3, twinRs1]] as const) {
+  for (const [d, first] of [
+    [web3, webRs1],
+    [twin3, twinRs1],
+  ] as const) {
     const rss = await replicaSets(d);
     t.equal(rss.length, 2, `${d.metadata.name}: no duplicate ReplicaSet`);
     const back = rss.find((rs) => rs.metadata.name === first?.metadata.name);
@@ -134,27 +166,51 @@ t.test('rollback is kubectl rollout undo: same template and annotations, the old
   t.match(await kubectlOk(cluster, ['rollout', 'history', 'deployment/web']), /REVISION\s+CHANGE-CAUSE\n2\s+<none>\n3\s+<none>/);
 
   const rv = web3.metadata.resourceVersion;
-  t.same(await web.rollback(hash), { changed: false, detail: `deployments/web already has the template of ${webRs1?.metadata.name} (revision 3)` });
-  t.same(await web.rollback(webRs1?.metadata.name ?? ''), { changed: false, detail: `deployments/web already has the template of ${webRs1?.metadata.name} (revision 3)` }, 'by ReplicaSet name too');
+  t.same(await web.rollback(hash), {
+    changed: false,
+    detail: `deployments/web already has the template of ${webRs1?.metadata.name} (revision 3)`,
+  });
+  t.same(
+    await web.rollback(webRs1?.metadata.name ?? ''),
+    { changed: false, detail: `deployments/web already has the template of ${webRs1?.metadata.name} (revision 3)` },
+    'by ReplicaSet name too',
+  );
   t.equal((await web.readDeployment()).metadata.resourceVersion, rv, 'repeats write nothing');
 
   const missing = await rejection(web.rollback('nosuchhash'));
   t.equal(missing.code, 'GP_KUBERNETES_NOT_FOUND');
-  t.match(missing.message, /no ReplicaSet it controls is named or has pod-template-hash "nosuchhash" \(it has web-\w+, web-\w+\); was it pruned by revisionHistoryLimit\?/);
+  t.match(
+    missing.message,
+    /no ReplicaSet it controls is named or has pod-template-hash "nosuchhash" \(it has web-\w+, web-\w+\); was it pruned by revisionHistoryLimit\?/,
+  );
 });
 
 t.test('gated abort: rollback of a paused, half-rolled Deployment resumes it onto the stable ReplicaSet', async (t) => {
   await kubectlOk(cluster, ['apply', '-f', '-'], {
-    input: DEMO_DEPLOYMENT('half', { replicas: 2, extraSpec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } } }),
+    input: DEMO_DEPLOYMENT('half', {
+      replicas: 2,
+      extraSpec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } },
+    }),
   });
   const a = actions('half');
   const d1 = await rolledOut(a);
   const [stable] = await replicaSets(d1);
   // A canary that never becomes ready holds the rollout at one surge pod: the state gated mode
   // pauses in, and the one an abort for unhealthy pods rolls back from.
-  await kubectlOk(cluster, ['patch', 'deployment/half', '-p',
-    JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'app', image: 'demo:v2', env: [{ name: 'READY_DELAY_MS', value: '600000' }] }] } } } })]);
-  const canary = await waitFor('the canary ReplicaSet', async () => (await replicaSets(d1)).find((rs) => rs.metadata.name !== stable?.metadata.name && rs.spec.replicas === 1), 10_000, 100);
+  await kubectlOk(cluster, [
+    'patch',
+    'deployment/half',
+    '-p',
+    JSON.stringify({
+      spec: { template: { spec: { containers: [{ name: 'app', image: 'demo:v2', env: [{ name: 'READY_DELAY_MS', value: '600000' }] }] } } },
+    }),
+  ]);
+  const canary = await waitFor(
+    'the canary ReplicaSet',
+    async () => (await replicaSets(d1)).find((rs) => rs.metadata.name !== stable?.metadata.name && rs.spec.replicas === 1),
+    10_000,
+    100,
+  );
   await a.setPaused(true);
 
   const r = await a.rollback(stable?.metadata.name ?? '');
@@ -182,7 +238,12 @@ t.test('gated abort: rollback of a paused, half-rolled Deployment resumes it ont
 class RacingClient extends KubeClient {
   race: (() => Promise<void>) | undefined;
 
-  override async request<T>(op: Operation, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options?: RequestOptions): Promise<T> {
+  override async request<T>(
+    op: Operation,
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options?: RequestOptions,
+  ): Promise<T> {
     const race = method === 'PATCH' ? this.race : undefined;
     if (race) {
       this.race = undefined;
@@ -213,15 +274,27 @@ t.test('rollback under a concurrent template edit: 409, re-read, and a template 
   const skipped = await a.rollback(hashOf(v1), { canary: hashOf(v2) });
   t.equal(skipped.changed, false);
   t.match(skipped.detail, new RegExp(`no longer has the template of ${v2.metadata.name}: changed since the abort`));
-  t.same(cluster.requests.slice(before).filter((r) => r.method === 'PATCH' && r.url.includes('/deployments/race')).map((r) => r.status), [200, 409],
-    'kubectl set image went through; glidepath\'s stale patch was refused');
+  t.same(
+    cluster.requests
+      .slice(before)
+      .filter((r) => r.method === 'PATCH' && r.url.includes('/deployments/race'))
+      .map((r) => r.status),
+    [200, 409],
+    "kubectl set image went through; glidepath's stale patch was refused",
+  );
   t.match(JSON.stringify((await a.readDeployment()).spec.template), /demo:v3/);
 
   // Without a canary to check against, the rollback is redone on the fresh read and lands.
   client.race = setImage('demo:v4');
   before = cluster.requests.length;
   t.equal((await a.rollback(hashOf(v1))).changed, true);
-  t.same(cluster.requests.slice(before).filter((r) => r.method === 'PATCH' && r.url.includes('/deployments/race')).map((r) => r.status), [200, 409, 200]);
+  t.same(
+    cluster.requests
+      .slice(before)
+      .filter((r) => r.method === 'PATCH' && r.url.includes('/deployments/race'))
+      .map((r) => r.status),
+    [200, 409, 200],
+  );
   const d = await rolledOut(plain);
   t.match(JSON.stringify(d.spec.template), /demo:v1/);
   t.equal(d.metadata.annotations?.['deployment.kubernetes.io/revision'], '5', 'v1 re-adopted after revisions 2 (v2), 3 (v3), 4 (v4)');
@@ -233,10 +306,20 @@ t.test('Events: on the Deployment, repeats bump the count (also after a restart)
   const a = actions('ev');
   const d = await a.readDeployment();
   const msg = 'rollout aborted: canary c5d6 failed 9 of 412 requests (stable 3 of 7830); rolled back to b7f8';
-  t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), { changed: true, detail: 'Event RolloutAborted recorded on deployments/ev' });
-  t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), { changed: true, detail: 'Event RolloutAborted on deployments/ev repeated (count 2)' });
+  t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), {
+    changed: true,
+    detail: 'Event RolloutAborted recorded on deployments/ev',
+  });
+  t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), {
+    changed: true,
+    detail: 'Event RolloutAborted on deployments/ev repeated (count 2)',
+  });
   const restarted = actions('ev');
-  t.match((await restarted.recordEvent('RolloutAborted', msg, 'Warning')).detail, /repeated \(count 3\)/, 'found on the server after a restart');
+  t.match(
+    (await restarted.recordEvent('RolloutAborted', msg, 'Warning')).detail,
+    /repeated \(count 3\)/,
+    'found on the server after a restart',
+  );
   await a.recordEvent('RolloutStarted', 'canary c5d6 at 5%', 'Normal');
 
   const table = await kubectlOk(cluster, ['get', 'events', '--field-selector', 'involvedObject.name=ev', '-o', 'wide']);
@@ -247,23 +330,48 @@ t.test('Events: on the Deployment, repeats bump the count (also after a restart)
   const describe = await kubectlOk(cluster, ['describe', 'deployment', 'ev']);
   t.match(describe, /Warning\s+RolloutAborted\s+\S+ \(x3 over \S+\)\s+glidepath\s+rollout aborted: canary c5d6/);
 
-  const events = JSON.parse(await kubectlOk(cluster, ['get', 'events', '--field-selector', 'reason=RolloutAborted', '-o', 'json'])).items as Record<string, unknown>[];
+  const events = JSON.parse(await kubectlOk(cluster, ['get', 'events', '--field-selector', 'reason=RolloutAborted', '-o', 'json']))
+    .items as Record<string, unknown>[];
   t.equal(events.length, 1);
-  const ev = events[0] as { metadata: { name: string }; involvedObject: Record<string, string>; firstTimestamp: string; lastTimestamp: string; [k: string]: unknown };
-  t.same(ev.involvedObject, { kind: 'Deployment', apiVersion: 'apps/v1', namespace: 'default', name: 'ev', uid: d.metadata.uid, resourceVersion: d.metadata.resourceVersion });
-  t.match(ev, { type: 'Warning', count: 3, reportingComponent: 'glidepath', reportingInstance: 'glidepath-0', source: { component: 'glidepath' } });
+  const ev = events[0] as {
+    metadata: { name: string };
+    involvedObject: Record<string, string>;
+    firstTimestamp: string;
+    lastTimestamp: string;
+    [k: string]: unknown;
+  };
+  t.same(ev.involvedObject, {
+    kind: 'Deployment',
+    apiVersion: 'apps/v1',
+    namespace: 'default',
+    name: 'ev',
+    uid: d.metadata.uid,
+    resourceVersion: d.metadata.resourceVersion,
+  });
+  t.match(ev, {
+    type: 'Warning',
+    count: 3,
+    reportingComponent: 'glidepath',
+    reportingInstance: 'glidepath-0',
+    source: { component: 'glidepath' },
+  });
   t.match(ev.metadata.name, /^ev\.[0-9a-f]+$/, 'named <object>.<unix nanoseconds in hex>, as client-go names Events');
   t.match(ev.firstTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'metav1.Time in whole seconds');
 
   // The apiserver refuses messages over 1024 characters: a long one is shortened, not lost.
   await a.recordEvent('RolloutEvidence', 'é'.repeat(3000), 'Normal');
-  const long = await (await fetch(`${cluster.url}/api/v1/namespaces/default/events?fieldSelector=reason%3DRolloutEvidence`)).json() as { items: { message: string }[] };
+  const long = (await (await fetch(`${cluster.url}/api/v1/namespaces/default/events?fieldSelector=reason%3DRolloutEvidence`)).json()) as {
+    items: { message: string }[];
+  };
   t.equal(long.items[0]?.message.length, 1024);
   t.match(long.items[0]?.message, /é…$/);
 
   // Expired or deleted (--event-ttl): the next repeat records it afresh.
   await kubectlOk(cluster, ['delete', 'event', ev.metadata.name]);
-  t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), { changed: true, detail: 'Event RolloutAborted recorded on deployments/ev' });
+  t.same(await a.recordEvent('RolloutAborted', msg, 'Warning'), {
+    changed: true,
+    detail: 'Event RolloutAborted recorded on deployments/ev',
+  });
 });
 
 t.test('state: optimistic concurrency against a concurrent writer; annotations bounded and checked', async (t) => {
@@ -287,16 +395,21 @@ t.test('state: optimistic concurrency against a concurrent writer; annotations b
   t.equal(r.changed, true);
   t.same(seen, ['{"a":1}', '{"a":1,"b":2}'], 'redone on the fresh value');
   t.equal(await a.readState(), '{"a":1,"b":2,"c":3}', 'no lost update');
-  const statuses = cluster.requests.slice(before).filter((x) => x.method === 'PATCH').map((x) => x.status);
+  const statuses = cluster.requests
+    .slice(before)
+    .filter((x) => x.method === 'PATCH')
+    .map((x) => x.status);
   t.same(statuses, [200, 409, 200], 'the stale write was answered 409 by the API server');
 
   let n = 0;
   const busy = actions('st', { conflictRetries: 2 });
-  const err = await rejection(busy.updateState(async () => {
-    n++;
-    await other.annotate('example.com/ticker', String(n));
-    return '{"never":true}';
-  }));
+  const err = await rejection(
+    busy.updateState(async () => {
+      n++;
+      await other.annotate('example.com/ticker', String(n));
+      return '{"never":true}';
+    }),
+  );
   t.equal(err.code, 'GP_KUBERNETES_CONFLICT');
   t.equal(err.retryable, true, 'the executor may try again later');
   t.equal(n, 3, 'bounded: 1 + conflictRetries');
@@ -319,7 +432,10 @@ t.test('forbidden and missing: typed errors that say what to fix; reads still wo
   const lift = cluster.faults.forbid('deployments', 'patch');
   const denied = await rejection(a.setPaused(true));
   t.equal(denied.code, 'GP_KUBERNETES_FORBIDDEN');
-  t.equal(denied.message, 'patch deployments/rbac in namespace default is forbidden for system:anonymous: grant verb patch on apps/deployments (or set rollout.mode: observe and rollout.abortAction: none)');
+  t.equal(
+    denied.message,
+    'patch deployments/rbac in namespace default is forbidden for system:anonymous: grant verb patch on apps/deployments (or set rollout.mode: observe and rollout.abortAction: none)',
+  );
   t.equal(denied.retryable, false);
   t.equal(await a.readState(), null, 'get is still allowed');
   const ex = new ActionExecutor({ baseDelayMs: 10 });
@@ -328,19 +444,28 @@ t.test('forbidden and missing: typed errors that say what to fix; reads still wo
   t.match(ex.status()[0]?.lastError, { code: 'GP_KUBERNETES_FORBIDDEN', retryable: false });
   // kubectl meets the same 403 (the fault is the apiserver's answer, not a client-node quirk).
   const kubectlDenied = await kubectl(cluster, ['annotate', 'deployment/rbac', 'a=b']);
-  t.match(kubectlDenied.stderr, /deployments.apps "rbac" is forbidden: User "system:anonymous" cannot patch resource "deployments" in API group "apps" in the namespace "default"/);
+  t.match(
+    kubectlDenied.stderr,
+    /deployments.apps "rbac" is forbidden: User "system:anonymous" cannot patch resource "deployments" in API group "apps" in the namespace "default"/,
+  );
   lift();
   t.equal((await a.setPaused(true)).changed, true, 'allowed again once lifted');
 
   const liftEvents = cluster.faults.forbid('events', 'create');
   const noEvents = await rejection(a.recordEvent('RolloutAborted', 'x', 'Warning'));
-  t.equal(noEvents.message, 'create events in namespace default is forbidden for system:anonymous: grant verb create on events (core API group "")');
+  t.equal(
+    noEvents.message,
+    'create events in namespace default is forbidden for system:anonymous: grant verb create on events (core API group "")',
+  );
   liftEvents();
 
   const ghost = actions('ghost');
   const missing = await rejection(ghost.setPaused(true));
   t.equal(missing.code, 'GP_KUBERNETES_NOT_FOUND');
-  t.equal(missing.message, 'get deployments/ghost in namespace default: not found: deployments.apps "ghost" not found; check the name and the namespace glidepath was given');
+  t.equal(
+    missing.message,
+    'get deployments/ghost in namespace default: not found: deployments.apps "ghost" not found; check the name and the namespace glidepath was given',
+  );
 });
 
 t.test('API down, slow or failing: GP_KUBERNETES_UNREACHABLE, and the executor retries until it answers', async (t) => {
@@ -351,7 +476,10 @@ t.test('API down, slow or failing: GP_KUBERNETES_UNREACHABLE, and the executor r
   const err = await rejection(down.setPaused(true));
   t.equal(err.code, 'GP_KUBERNETES_UNREACHABLE');
   t.equal(err.retryable, true);
-  t.match(err.message, new RegExp(`get deployments/web in namespace default: the Kubernetes API at http://127.0.0.1:${port} is unreachable: ECONNREFUSED`));
+  t.match(
+    err.message,
+    new RegExp(`get deployments/web in namespace default: the Kubernetes API at http://127.0.0.1:${port} is unreachable: ECONNREFUSED`),
+  );
   const ex = new ActionExecutor({ baseDelayMs: 20, maxAttempts: 3 });
   const gaveUp = await ex.run('rollback', () => down.rollback('abc'));
   t.equal(gaveUp.attempts, 3, 'retried, bounded');
@@ -379,16 +507,23 @@ t.test('credentials: a kubeconfig file, the in-cluster service account, and a re
   const fromFile = new KubernetesActions({ kubeconfig: secure.kubeconfigPath }, { namespace: 'default', deployment: 'app' });
   t.equal((await fromFile.annotate('example.com/via', 'file')).changed, true);
 
-  t.throws(() => new KubernetesActions({ kubeconfig: '/nonexistent/kubeconfig' }, { namespace: 'default', deployment: 'app' }),
-    { code: 'GP_CONFIG_INVALID', message: /^kubeconfig \/nonexistent\/kubeconfig cannot be read: / });
-  t.throws(() => new KubernetesActions({ kubeconfig: secure.kubeconfigPath, context: 'prod' }, { namespace: 'default', deployment: 'app' }),
-    { code: 'GP_CONFIG_INVALID', message: /has no context "prod" \(it has glidepath-sim\)/ });
+  t.throws(() => new KubernetesActions({ kubeconfig: '/nonexistent/kubeconfig' }, { namespace: 'default', deployment: 'app' }), {
+    code: 'GP_CONFIG_INVALID',
+    message: /^kubeconfig \/nonexistent\/kubeconfig cannot be read: /,
+  });
+  t.throws(
+    () => new KubernetesActions({ kubeconfig: secure.kubeconfigPath, context: 'prod' }, { namespace: 'default', deployment: 'app' }),
+    { code: 'GP_CONFIG_INVALID', message: /has no context "prod" \(it has glidepath-sim\)/ },
+  );
 
   const { pathPrefix, env } = await secure.inCluster('default');
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   Object.assign(process.env, env);
   t.teardown(() => {
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+    for (const [k, v] of [
+      ['KUBERNETES_SERVICE_HOST', saved.host],
+      ['KUBERNETES_SERVICE_PORT', saved.port],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -399,8 +534,14 @@ t.test('credentials: a kubeconfig file, the in-cluster service account, and a re
   t.equal((await fromFile.readDeployment()).spec.paused, true);
 
   const wrong = new k8s.KubeConfig();
-  wrong.loadFromClusterAndUser({ name: 's', server: secure.url, skipTLSVerify: false, caData: Buffer.from(secure.caPem ?? '').toString('base64') }, { name: 'u', token: 'wrong' });
+  wrong.loadFromClusterAndUser(
+    { name: 's', server: secure.url, skipTLSVerify: false, caData: Buffer.from(secure.caPem ?? '').toString('base64') },
+    { name: 'u', token: 'wrong' },
+  );
   const denied = await rejection(new KubernetesActions(wrong, { namespace: 'default', deployment: 'app' }).readState());
   t.equal(denied.code, 'GP_KUBERNETES_FORBIDDEN');
-  t.match(denied.message, /get deployments\/app in namespace default was refused \(401 Unauthorized\): the API server did not accept glidepath's credentials/);
+  t.match(
+    denied.message,
+    /get deployments\/app in namespace default was refused \(401 Unauthorized\): the API server did not accept glidepath's credentials/,
+  );
 });

@@ -22,7 +22,12 @@ interface Vectors {
   grid: number[];
   alpha: number;
   T_max: number;
-  cases: { name: string; events: { canary: boolean; rho: number }[]; after_each_event: { lnE: number; lnSR: number }[]; abort_at_event: number | null }[];
+  cases: {
+    name: string;
+    events: { canary: boolean; rho: number }[];
+    after_each_event: { lnE: number; lnSR: number }[];
+    abort_at_event: number | null;
+  }[];
 }
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/sequential-analysis-vectors.json', import.meta.url), 'utf8')) as Vectors;
 
@@ -125,7 +130,12 @@ t.test('restartStep restarts non-inferiority and the step counts, not the abort 
   for (let i = 0; i < 40_000; i++) {
     clock.t += 1;
     const canary = random.float() < 0.1;
-    a.firstAttempt(canary ? 'new' : 'old', 0.1, random.float() < 0.0005 ? ATTEMPT_FAILED : ATTEMPT_OK, 20 * Math.exp(0.3 * (random.float() - 0.5)));
+    a.firstAttempt(
+      canary ? 'new' : 'old',
+      0.1,
+      random.float() < 0.0005 ? ATTEMPT_FAILED : ATTEMPT_OK,
+      20 * Math.exp(0.3 * (random.float() - 0.5)),
+    );
   }
   const before = a.evidence();
   t.ok(before.stepCanaryAttempts.requests > 3000);
@@ -145,7 +155,12 @@ t.test('restartStep restarts non-inferiority and the step counts, not the abort 
 t.test('requestsNeededToProve is exact: that many clean canary requests prove, one fewer does not', async (t) => {
   const ni = new AbsoluteNonInferiority(0.001);
   const lnT = Math.log(20);
-  for (const [f, n] of [[0, 0], [0, 1234], [1, 2000], [3, 100]] as const) {
+  for (const [f, n] of [
+    [0, 0],
+    [0, 1234],
+    [1, 2000],
+    [3, 100],
+  ] as const) {
     const m = ni.requestsNeeded(f, n, 0, lnT);
     const reached = (k: number) => Math.log((Math.exp(ni.lnE(f, n + k)) + 1) / 2) >= lnT;
     t.ok(reached(m) && (m === 0 || !reached(m - 1)), `F=${f} n=${n}: ${m}`);
@@ -247,8 +262,9 @@ t.test('the rate-ratio confidence sequence covers the truth and narrows', async 
   for (let run = 0; run < 300; run++) {
     let nc = 0;
     let ns = 0;
-    for (let i = 0; i < 200; i++) if (random.float() < 0.25) nc++;
-    else ns++;
+    for (let i = 0; i < 200; i++)
+      if (random.float() < 0.25) nc++;
+      else ns++;
     const cs = rateRatioConfidence(nc, ns, 0.1, 0.05) as { lower: number; upper: number };
     if (cs.lower > 3 || cs.upper < 3) misses++;
   }

@@ -108,7 +108,14 @@ export function simulateRollout(s: Scenario, seed: number): RolloutResult {
         const d = decided as { canaryRequests: number; canaryFailures: number; requests: number };
         return { abort: analysis.aborted, ...d, msToAbort: clock.t, msFromFirstCanary: clock.t - (firstCanaryAt ?? 0), provenAfter };
       }
-      if (checkEvery > 0 && step === 0 && provenAfter === null && canary && stepCanary % checkEvery === 0 && analysis.evidence().advance.proven) {
+      if (
+        checkEvery > 0 &&
+        step === 0 &&
+        provenAfter === null &&
+        canary &&
+        stepCanary % checkEvery === 0 &&
+        analysis.evidence().advance.proven
+      ) {
         provenAfter = stepCanary;
       }
     }
@@ -119,7 +126,11 @@ export function simulateRollout(s: Scenario, seed: number): RolloutResult {
 
 /** The three-step A/A schedule: 5 % → 25 % → 50 %, `perStep` requests each. */
 export function stepSchedule(perStep: number): { share: number; requests: number }[] {
-  return [{ share: 0.05, requests: perStep }, { share: 0.25, requests: perStep }, { share: 0.5, requests: perStep }];
+  return [
+    { share: 0.05, requests: perStep },
+    { share: 0.25, requests: perStep },
+    { share: 0.5, requests: perStep },
+  ];
 }
 
 export function median(xs: readonly number[]): number {

@@ -28,9 +28,21 @@ t.test('a carried budget counts its requests and its excess', async (t) => {
 
 t.test('budgetCarry: the newest decision with evidence of the current rollout', async (t) => {
   const summary = (clientRequests: number, excessFailures: number) => ({
-    canary: { requests: 1, failures: 0 }, stable: { requests: 1, failures: 0 }, step: { requests: 1, failures: 0 },
-    lnE: 0, lnEThreshold: 5.3, lnSR: null, lnSRThreshold: 19.1, advanceLnE: 0, advanceLnThreshold: 3, proven: false, requestsNeededToProve: 1,
-    rateRatio: null, latencyThresholdsMs: null, budget: { clientRequests, excessFailures, ratio: 0, limit: 0.001, remaining: 1 }, abort: null,
+    canary: { requests: 1, failures: 0 },
+    stable: { requests: 1, failures: 0 },
+    step: { requests: 1, failures: 0 },
+    lnE: 0,
+    lnEThreshold: 5.3,
+    lnSR: null,
+    lnSRThreshold: 19.1,
+    advanceLnE: 0,
+    advanceLnThreshold: 3,
+    proven: false,
+    requestsNeededToProve: 1,
+    rateRatio: null,
+    latencyThresholdsMs: null,
+    budget: { clientRequests, excessFailures, ratio: 0, limit: 0.001, remaining: 1 },
+    abort: null,
   });
   const s: RolloutState = {
     ...initialState(),

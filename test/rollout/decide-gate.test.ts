@@ -26,7 +26,8 @@ t.test('pods for a step and when a gated Deployment holds', async (t) => {
   t.ok(stepReached('s', 'c', 25, { s: 3, c: 1 }));
   t.notOk(stepReached('s', 'c', 25, { s: 4, c: 1 }));
   t.notOk(stepReached('s', 'c', 100, { s: 0, c: 4 }), '100 % is completion, not a step that is reached');
-  const obs = (s: number, c: number, desired: number) => world({ newest: 'c', rs: { s: { revision: 1, ready: s }, c: { revision: 2, ready: c, desired } } });
+  const obs = (s: number, c: number, desired: number) =>
+    world({ newest: 'c', rs: { s: { revision: 1, ready: s }, c: { revision: 2, ready: c, desired } } });
   const rs = (o: ReturnType<typeof obs>) => o.replicaSets.find((r) => r.version === 'c');
   let o = obs(4, 0, 1);
   t.ok(shouldHoldDeployment('s', rs(o), 5, o), 'the pod it needs is on its way: hold');
@@ -38,8 +39,17 @@ t.test('pods for a step and when a gated Deployment holds', async (t) => {
   t.ok(shouldHoldDeployment('s', rs(o), 25, o));
   t.notOk(shouldHoldDeployment('s', rs(o), 100, o), 'never held at 100 %');
   t.ok(allPodsNew('c', obs(0, 4, 4)), 'all new');
-  t.notOk(allPodsNew('c', world({ newest: 'c', rs: { s: { revision: 1, ready: 0, pods: 1 }, c: { revision: 2, ready: 4 } } })), 'an old pod still exists');
-  t.notOk(allPodsNew('c', world({ newest: 'c', generation: 3, observedGeneration: 2, rs: { s: { revision: 1, ready: 0 }, c: { revision: 2, ready: 4 } } })), 'Kubernetes has not seen the latest spec');
+  t.notOk(
+    allPodsNew('c', world({ newest: 'c', rs: { s: { revision: 1, ready: 0, pods: 1 }, c: { revision: 2, ready: 4 } } })),
+    'an old pod still exists',
+  );
+  t.notOk(
+    allPodsNew(
+      'c',
+      world({ newest: 'c', generation: 3, observedGeneration: 2, rs: { s: { revision: 1, ready: 0 }, c: { revision: 2, ready: 4 } } }),
+    ),
+    'Kubernetes has not seen the latest spec',
+  );
 });
 
 t.test('the worst case the budget must afford: abort failures plus requests in flight', async (t) => {

@@ -69,7 +69,10 @@ function run(spec: RolloutSpec): { completedMs: number | null; maxCanaryBp: numb
     client += requests;
     canaryTotal += requests * share;
     canaryStep += requests * share;
-    const ev = d.state.canary === null ? null : evidence({ clientRequests: Math.round(client), canaryRequests: Math.round(canaryTotal), stepRequests: Math.round(canaryStep) });
+    const ev =
+      d.state.canary === null
+        ? null
+        : evidence({ clientRequests: Math.round(client), canaryRequests: Math.round(canaryTotal), stepRequests: Math.round(canaryStep) });
     const actions = d.tick(obs, ev);
     if (ofType(actions, 'restartStep').length > 0) canaryStep = 0;
     for (const p of ofType(actions, 'pauseDeployment')) {
@@ -77,7 +80,8 @@ function run(spec: RolloutSpec): { completedMs: number | null; maxCanaryBp: numb
       if (p.paused) pauses++;
     }
     maxCanaryBp = Math.max(maxCanaryBp, d.state.weights.c1 ?? 0);
-    if (d.state.phase === 'completed') return { completedMs: elapsed, maxCanaryBp, pauses, decisions: d.state.decisions.map((x) => `${x.kind} ${x.stepIndex}`) };
+    if (d.state.phase === 'completed')
+      return { completedMs: elapsed, maxCanaryBp, pauses, decisions: d.state.decisions.map((x) => `${x.kind} ${x.stepIndex}`) };
     d.advance(TICK_MS);
   }
   return { completedMs: null, maxCanaryBp, pauses, decisions: d.state.decisions.map((x) => `${x.kind} ${x.stepIndex}`) };
@@ -90,7 +94,11 @@ t.test('a healthy rollout of 4 pods at 200 requests/s completes in under 90 s wi
   t.equal(r.maxCanaryBp, WEIGHT_TOTAL);
   // Kubernetes' first sync already left 1 new of 4 (25 %), so only 5 % and 50 % needed a hold.
   t.equal(r.pauses, 2, 'the Deployment was held while steps were judged');
-  t.same(r.decisions, ['start 0', 'step 0', 'blocked 0', 'advance 1', 'step 1', 'advance 2', 'step 2', 'advance 3', 'complete 3'], 'step 0 waited for the budget to afford 25 %, then every step advanced on evidence');
+  t.same(
+    r.decisions,
+    ['start 0', 'step 0', 'blocked 0', 'advance 1', 'step 1', 'advance 2', 'step 2', 'advance 3', 'complete 3'],
+    'step 0 waited for the budget to afford 25 %, then every step advanced on evidence',
+  );
 });
 
 t.test('the same rollout with advance: proven waits for proof (and pauses inconclusive at this traffic)', async (t) => {

@@ -13,7 +13,12 @@ const S = 's1';
 const C = 'c1';
 const steady = (paused = false): Observation => world({ newest: S, paused, rs: { [S]: { revision: 1, ready: 4 } } });
 /** The rollout of c1 (revision 2) over s1 (revision 1) with the given pods. */
-const during = (stable: RsInput | number, canary: RsInput | number, paused: boolean, extra: Partial<Parameters<typeof world>[0]> = {}): Observation =>
+const during = (
+  stable: RsInput | number,
+  canary: RsInput | number,
+  paused: boolean,
+  extra: Partial<Parameters<typeof world>[0]> = {},
+): Observation =>
   world({
     newest: C,
     paused,
@@ -193,7 +198,11 @@ for (const reason of reasons) {
     const d = started();
     const a = d.advance(300).tick(during(4, 1, true), evidence({ abort: reason, canaryFailures: 3, lnE: 5.5, clientRequests: 50_000 }));
     t.same(a[0], { type: 'setWeights', weights: { [S]: 10_000, [C]: 0 } }, 'the canary weight goes to 0 first');
-    t.same(ofType(a, 'rollback'), [{ type: 'rollback', to: { version: S, revision: 1 }, reason: ofType(a, 'rollback')[0]?.reason }], 'then the stable template goes back');
+    t.same(
+      ofType(a, 'rollback'),
+      [{ type: 'rollback', to: { version: S, revision: 1 }, reason: ofType(a, 'rollback')[0]?.reason }],
+      'then the stable template goes back',
+    );
     t.ok(eventReasons(a).includes('RolloutAborted'));
     t.ok(a.findIndex((x) => x.type === 'annotate') > a.findIndex((x) => x.type === 'rollback'), 'the record follows the cut');
     t.equal(d.state.phase, 'aborted');
@@ -249,7 +258,11 @@ t.test('abort actions: pause and none; observe mode still runs the abort action'
   a = d.advance(100).tick(during(4, 1, true), evidence({ abort: 'latency' }));
   t.equal(ofType(a, 'pauseOnAbort').length, 1);
   a = d.advance(1_000).tick(during(4, 1, true, { templateChanged: true }));
-  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [false], 'gated: the paused Deployment lets a changed template through');
+  t.same(
+    ofType(a, 'pauseDeployment').map((x) => x.paused),
+    [false],
+    'gated: the paused Deployment lets a changed template through',
+  );
 
   d = started({ 'rollout.abortAction': 'none' });
   a = d.advance(100).tick(during(4, 1, true), evidence({ abort: 'latency' }));
@@ -277,7 +290,11 @@ t.test('an aborted template is not rolled out again until the template changes',
   t.ok(eventReasons(a).includes('RolloutHeld'));
   t.match(ofType(a, 'recordEvent')[0]?.message, /was aborted before/);
   t.same(d.advance(1_000).tick(again), [], 'held once, not every tick');
-  t.same(d.tick(again, null, [{ verb: 'promote' }]).map((x) => x.type), ['log'], 'promote is refused');
+  t.same(
+    d.tick(again, null, [{ verb: 'promote' }]).map((x) => x.type),
+    ['log'],
+    'promote is refused',
+  );
 
   // A new template: a new rollout.
   a = d.advance(60_000).tick(world({ newest: 'c2', rs: { [S]: { revision: 5, ready: 4 }, c2: { revision: 6, ready: 0, desired: 1 } } }));
@@ -291,8 +308,18 @@ t.test('with abortAction none in gated mode a returning aborted template is held
   d.advance(100).tick(during(4, 1, true), evidence({ abort: 'failure-rate' }));
   // The operator changes the template: glidepath unpauses so Kubernetes creates its ReplicaSet.
   let a = d.advance(10_000).tick(during(4, 1, true, { templateChanged: true }));
-  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [false]);
-  a = d.advance(1_000).tick(world({ newest: 'c2', rs: { [S]: { revision: 1, ready: 4 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } } }));
+  t.same(
+    ofType(a, 'pauseDeployment').map((x) => x.paused),
+    [false],
+  );
+  a = d
+    .advance(1_000)
+    .tick(
+      world({
+        newest: 'c2',
+        rs: { [S]: { revision: 1, ready: 4 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } },
+      }),
+    );
   t.equal(d.state.phase, 'progressing');
   t.same(d.state.canary, { version: 'c2', revision: 3 });
   t.equal(pausedAfter(a, false), true, 'gated again at once');
@@ -325,7 +352,11 @@ t.test('operator pause holds everything; resume continues; the pause survives a 
   d.advance(30_000).tick(during(4, 1, true), healthy);
   t.equal(d.state.stepIndex, 0, 'good evidence does not advance a paused rollout');
   a = d.advance(1_000).tick(during(4, 1, false), healthy);
-  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [true], 'gated: kept paused even if someone resumed the Deployment');
+  t.same(
+    ofType(a, 'pauseDeployment').map((x) => x.paused),
+    [true],
+    'gated: kept paused even if someone resumed the Deployment',
+  );
 
   // glidepath restarts: the state comes back from the annotation.
   const parsed = parseState(serializeState(d.state));
@@ -388,8 +419,18 @@ t.test('the template changes again mid-rollout: restart from step 0 with the new
   t.equal(d.state.stepIndex, 1);
   // A paused Deployment creates no ReplicaSet: glidepath lets the new template through.
   let a = d.advance(1_000).tick(during(4, 1, true, { templateChanged: true }));
-  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [false]);
-  a = d.advance(1_000).tick(world({ newest: 'c2', rs: { [S]: { revision: 1, ready: 3 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } } }));
+  t.same(
+    ofType(a, 'pauseDeployment').map((x) => x.paused),
+    [false],
+  );
+  a = d
+    .advance(1_000)
+    .tick(
+      world({
+        newest: 'c2',
+        rs: { [S]: { revision: 1, ready: 3 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } },
+      }),
+    );
   t.same(d.state.canary, { version: 'c2', revision: 3 });
   t.equal(d.state.stepIndex, 0);
   t.ok(eventReasons(a).includes('RolloutRestarted'));
@@ -401,11 +442,17 @@ t.test('the template changes again mid-rollout: restart from step 0 with the new
 t.test('a rollout undone outside glidepath ends', async (t) => {
   const d = started();
   // e.g. the old template applied again while the Deployment is paused.
-  const a = d.advance(1_000).tick(world({ newest: S, paused: true, rs: { [S]: { revision: 3, ready: 4 }, [C]: { revision: 2, ready: 1 } } }));
+  const a = d
+    .advance(1_000)
+    .tick(world({ newest: S, paused: true, rs: { [S]: { revision: 3, ready: 4 }, [C]: { revision: 2, ready: 1 } } }));
   t.equal(d.state.phase, 'idle');
   t.same(weightsOf(a), { [S]: 10_000 });
   t.ok(eventReasons(a).includes('RolloutUndone'));
-  t.same(ofType(a, 'pauseDeployment').map((x) => x.paused), [false], 'what glidepath paused, it unpauses');
+  t.same(
+    ofType(a, 'pauseDeployment').map((x) => x.paused),
+    [false],
+    'what glidepath paused, it unpauses',
+  );
 });
 
 t.test('first sight mid-rollout: the older ReplicaSet with pods is stable, the newest the canary', async (t) => {
@@ -442,7 +489,10 @@ t.test('verbs with no rollout in progress are refused and logged', async (t) => 
   d.tick(steady());
   for (const verb of ['promote', 'abort', 'pause', 'resume'] as const) {
     const a = d.tick(steady(), null, [{ verb }]);
-    t.same(a.map((x) => x.type), ['log']);
+    t.same(
+      a.map((x) => x.type),
+      ['log'],
+    );
     t.match(ofType(a, 'log')[0]?.message, new RegExp(`${verb} from an operator ignored: no rollout in progress`));
   }
   t.equal(d.state.phase, 'idle');
@@ -477,6 +527,10 @@ t.test('abort at 100 % with no stable pod left: the canary weight is 0 and the d
   const d = started();
   d.tick(during(4, 1, true), null, [{ verb: 'promote' }]);
   const a = d.advance(2_000).tick(during({ revision: 1, ready: 0, desired: 0, pods: 1 }, 4, false), evidence({ abort: 'absolute-rate' }));
-  t.same(a[0], { type: 'setWeights', weights: { [S]: 10_000, [C]: 0 } }, 'stable keeps the weight; buildSnapshot gives a version with no endpoint\'s share to the others');
+  t.same(
+    a[0],
+    { type: 'setWeights', weights: { [S]: 10_000, [C]: 0 } },
+    "stable keeps the weight; buildSnapshot gives a version with no endpoint's share to the others",
+  );
   t.same(ofType(a, 'rollback')[0]?.to, { version: S, revision: 1 }, 'the rollback brings the stable pods back');
 });

@@ -49,7 +49,8 @@ const envOf = (d: Awaited<ReturnType<RolloutWorld['deployment']>>): Record<strin
 /** The Deployment carries the stable template again and only its pods run, all ready. */
 async function rolledBack(world: RolloutWorld, stable: string, bad: string): Promise<boolean> {
   const env = envOf(await world.deployment());
-  if (env.APP_VERSION !== 'v1' || env.FAIL_RATE !== undefined || env.LATENCY_MS !== undefined || env.CRASH_AFTER !== undefined) return false;
+  if (env.APP_VERSION !== 'v1' || env.FAIL_RATE !== undefined || env.LATENCY_MS !== undefined || env.CRASH_AFTER !== undefined)
+    return false;
   const sets = await world.replicaSets();
   const s = sets.find((r) => r.hash === stable);
   const b = sets.find((r) => r.hash === bad);
@@ -67,10 +68,15 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
 
   await world.setEnv(c.env);
   const t0 = Date.now();
-  const aborted = await waitFor('the rollout aborted', async () => {
-    const s = await world.status();
-    return s.rollout?.phase === 'aborted' ? s : undefined;
-  }, 90_000, 100);
+  const aborted = await waitFor(
+    'the rollout aborted',
+    async () => {
+      const s = await world.status();
+      return s.rollout?.phase === 'aborted' ? s : undefined;
+    },
+    90_000,
+    100,
+  );
   const r = aborted.rollout;
   const canary = r?.canary as string;
   t.equal(canary, await world.hashOf(2), 'the aborted canary is the revision-2 ReplicaSet');
@@ -80,11 +86,15 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
   t.equal(r?.weights[stable], 10_000, 'stable serves everything');
   const analysisDecided = reason !== 'unhealthy-pods' && reason !== 'manual';
   if (analysisDecided) {
-    t.ok(r?.abort?.cutMs !== null && r?.abort?.cutMs !== undefined && r.abort.cutMs <= 100, `the in-process cut within 100 ms of the deciding request (${r?.abort?.cutMs} ms)`);
+    t.ok(
+      r?.abort?.cutMs !== null && r?.abort?.cutMs !== undefined && r.abort.cutMs <= 100,
+      `the in-process cut within 100 ms of the deciding request (${r?.abort?.cutMs} ms)`,
+    );
   }
   // The cut is the analysis' synchronous callback (its log line), or for a cluster-side reason the
   // decision that set the weights.
-  const cutLine = glidepathLine(world, (l) => l.msg === 'abort: canary weight set to 0') ?? glidepathLine(world, (l) => l.obj.decision === 'abort');
+  const cutLine =
+    glidepathLine(world, (l) => l.msg === 'abort: canary weight set to 0') ?? glidepathLine(world, (l) => l.obj.decision === 'abort');
   // Step 0 in force: the canary's first traffic (a canary that never became ready has none).
   const stepLine = glidepathLine(world, (l) => l.obj.decision === 'step');
   t.ok(cutLine, 'the abort is logged');
@@ -102,7 +112,12 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
   const warning = events.find((e) => e.type === 'Warning' && e.reason === 'RolloutAborted');
   t.ok(warning, 'a Warning Event RolloutAborted on the Deployment');
   t.match(warning?.message ?? '', `(${reason})`, 'the Event names the reason');
-  const record = JSON.parse(dep.metadata.annotations?.[ABORT_ANNOTATION] ?? 'null') as { reason: string; canary: string; stable: string; action: string } | null;
+  const record = JSON.parse(dep.metadata.annotations?.[ABORT_ANNOTATION] ?? 'null') as {
+    reason: string;
+    canary: string;
+    stable: string;
+    action: string;
+  } | null;
   t.match(record, { reason, canary, stable, action: 'rollback' }, 'the glidepath.io/abort annotation records the abort');
   const state = await world.savedState();
   t.equal(state?.phase, 'aborted', 'the saved state says aborted');
@@ -112,10 +127,15 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
   // it one unavoidable failure, a POST the canary failed before the abort, is over 0.1 % of
   // anything). A quick abort and rollback can be over in fewer, so the rollout's requests run from
   // the template change to the later of the rollback's end and the 1000th request.
-  const tBudget = await waitFor('1000 requests since the template change', () => {
-    const w = windowFigures(load.ledger, t0);
-    return w.sent >= 1000 ? Date.now() : undefined;
-  }, 90_000, 100);
+  const tBudget = await waitFor(
+    '1000 requests since the template change',
+    () => {
+      const w = windowFigures(load.ledger, t0);
+      return w.sent >= 1000 ? Date.now() : undefined;
+    },
+    90_000,
+    100,
+  );
   const tWindow = Math.max(tDone, tBudget);
 
   if (c.reapply === true) await reapply(t, world, c, stable, canary, load.ledger);
@@ -132,7 +152,10 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
     templateToCutMs: (cutLine?.at ?? NaN) - t0,
     templateToRollbackMs: (rollback?.lastSuccessAt ?? NaN) - t0,
     canaryTrafficToCutMs: stepLine === undefined ? null : (cutLine?.at ?? NaN) - stepLine.at,
-    canaryAttempts: (cutLine?.obj.evidence as { canaryAttempts?: { requests: number; failures: number } } | null | undefined)?.canaryAttempts ?? r?.evidence?.canaryAttempts ?? null,
+    canaryAttempts:
+      (cutLine?.obj.evidence as { canaryAttempts?: { requests: number; failures: number } } | null | undefined)?.canaryAttempts ??
+      r?.evidence?.canaryAttempts ??
+      null,
   };
   t.comment(JSON.stringify({ figures, failures: win.failures, ledger: all.summary, byVersion: all.byVersion }));
   t.ok(win.sent >= 1000, `at least 1/ε requests in the rollout's window (${win.sent})`);
@@ -143,15 +166,32 @@ export async function badRollout(t: Test, c: BadRolloutCase): Promise<BadRollout
 }
 
 /** The aborted template comes back: held at weight 0, rolled back again, with a Warning Event. */
-async function reapply(t: Test, world: RolloutWorld, c: BadRolloutCase, stable: string, canary: string, ledger: { records: Map<string, { startedAt: number; version: string; outcome: string }> }): Promise<void> {
+async function reapply(
+  t: Test,
+  world: RolloutWorld,
+  c: BadRolloutCase,
+  stable: string,
+  canary: string,
+  ledger: { records: Map<string, { startedAt: number; version: string; outcome: string }> },
+): Promise<void> {
   const t1 = Date.now();
   await world.setEnv(c.env);
-  const newest = await waitFor('the bad template is back', async () => {
-    const sets = await world.replicaSets();
-    return sets.find((rs) => rs.revision === 4);
-  }, 20_000, 100);
+  const newest = await waitFor(
+    'the bad template is back',
+    async () => {
+      const sets = await world.replicaSets();
+      return sets.find((rs) => rs.revision === 4);
+    },
+    20_000,
+    100,
+  );
   t.equal(newest.hash, canary, 'the same template: Kubernetes re-adopts the aborted ReplicaSet as revision 4');
-  const held = await waitFor('glidepath holds it', async () => (await world.events()).find((e) => e.type === 'Warning' && e.reason === 'RolloutHeld'), 20_000, 200);
+  const held = await waitFor(
+    'glidepath holds it',
+    async () => (await world.events()).find((e) => e.type === 'Warning' && e.reason === 'RolloutHeld'),
+    20_000,
+    200,
+  );
   t.ok(held, 'a Warning Event RolloutHeld: the template is not rolled out again');
   await waitFor('rolled back again', () => rolledBack(world, stable, canary), 60_000, 200);
   const s = await world.status();

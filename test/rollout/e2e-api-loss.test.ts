@@ -13,11 +13,16 @@ t.test('losing the API connection mid-rollout changes nothing for clients, and t
   await sleep(1000);
   await world.setEnv({ APP_VERSION: 'v2' });
   const t0 = Date.now();
-  const mid = await waitFor('canary traffic in force', async () => {
-    const s = await world.status();
-    const r = s.rollout;
-    return r?.phase === 'progressing' && r.canary && (r.weights[r.canary] ?? 0) > 0 ? s : undefined;
-  }, 90_000, 100);
+  const mid = await waitFor(
+    'canary traffic in force',
+    async () => {
+      const s = await world.status();
+      const r = s.rollout;
+      return r?.phase === 'progressing' && r.canary && (r.weights[r.canary] ?? 0) > 0 ? s : undefined;
+    },
+    90_000,
+    100,
+  );
   const canary = mid.rollout?.canary as string;
 
   world.cluster.faults.setUnreachable(true);
@@ -33,7 +38,8 @@ t.test('losing the API connection mid-rollout changes nothing for clients, and t
   while (Date.now() - outageAt < 4000 || Date.now() - enoughAt < 3000) {
     if (Date.now() - outageAt > 25_000) break;
     const s = await world.status();
-    if (enoughAt === Infinity && (s.rollout?.evidence?.stepCanaryAttempts.requests ?? 0) >= FAST_ROLLOUT['rollout.minStepRequests']) enoughAt = Date.now();
+    if (enoughAt === Infinity && (s.rollout?.evidence?.stepCanaryAttempts.requests ?? 0) >= FAST_ROLLOUT['rollout.minStepRequests'])
+      enoughAt = Date.now();
     weightsSeen.add(JSON.stringify(s.rollout?.weights));
     const w = s.discovery.watches?.find((x) => x.lastError !== null && Date.parse(x.lastError.at) >= outageAt);
     if (w?.lastError) problem ??= { name: w.name, code: w.lastError.code, message: w.lastError.message };
@@ -47,19 +53,33 @@ t.test('losing the API connection mid-rollout changes nothing for clients, and t
   t.same([...weightsSeen], [weightsBefore], `the weights did not change during the outage (${[...weightsSeen].join(' | ')})`);
   t.ok(problem, `/status names the problem: ${JSON.stringify(problem)}`);
   t.equal(problem?.code, 'GP_KUBERNETES_UNREACHABLE', 'as the API being unreachable');
-  t.ok(during.discovery.watches?.some((w) => !w.connected), 'and shows the watches disconnected');
+  t.ok(
+    during.discovery.watches?.some((w) => !w.connected),
+    'and shows the watches disconnected',
+  );
 
   await waitFor('the watches reconnected', async () => (await world.status()).discovery.watches?.every((w) => w.connected), 30_000, 200);
   // waitFor retries a throwing check until its deadline: an abort ends the wait by a return.
-  const done = await waitFor('the rollout ended', async () => {
-    const s = await world.status();
-    return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
-  }, 120_000, 250);
-  t.equal(done.rollout?.phase, 'completed', `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`);
+  const done = await waitFor(
+    'the rollout ended',
+    async () => {
+      const s = await world.status();
+      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
+    },
+    120_000,
+    250,
+  );
+  t.equal(
+    done.rollout?.phase,
+    'completed',
+    `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`,
+  );
   const tDone = Date.now();
   await sleep(500);
   const figures = ledgerFigures(await load.stop(), world.podLedger());
-  t.comment(JSON.stringify({ rolloutMs: tDone - t0, outageMs: restoredAt - outageAt, problem, weightsDuring: [...weightsSeen], ...figures }));
+  t.comment(
+    JSON.stringify({ rolloutMs: tDone - t0, outageMs: restoredAt - outageAt, problem, weightsDuring: [...weightsSeen], ...figures }),
+  );
 
   t.equal(done.rollout?.weights[canary], 10_000, 'the new version serves everything');
   t.equal(figures.failed, 0, 'no client request failed');

@@ -9,5 +9,9 @@ import t from 'tap';
 import { badRollout } from './e2e-abort.ts';
 
 t.test('a new version that crashes under traffic is aborted and rolled back with no client failure', async (t) => {
-  await badRollout(t, { env: { APP_VERSION: 'v2', CRASH_AFTER: '3' }, reasons: ['failure-rate', 'absolute-rate', 'unhealthy-pods'], load: { postRatio: 0 } });
+  await badRollout(t, {
+    env: { APP_VERSION: 'v2', CRASH_AFTER: '3' },
+    reasons: ['failure-rate', 'absolute-rate', 'unhealthy-pods'],
+    load: { postRatio: 0 },
+  });
 });

@@ -17,20 +17,39 @@ t.test('both versions failing 2 %: the rollout is not aborted and completes', as
   await world.setEnv({ APP_VERSION: 'v2' });
   const t0 = Date.now();
   const phases = new Set<string>();
-  const done = await waitFor('the rollout ended', async () => {
-    const s = await world.status();
-    phases.add(s.rollout?.phase ?? '');
-    return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
-  }, 150_000, 250);
+  const done = await waitFor(
+    'the rollout ended',
+    async () => {
+      const s = await world.status();
+      phases.add(s.rollout?.phase ?? '');
+      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
+    },
+    150_000,
+    250,
+  );
   const tDone = Date.now();
   await sleep(500);
   const ledger = await load.stop();
   const all = ledgerFigures(ledger, world.podLedger());
   const win = windowFigures(ledger, t0, tDone);
   const e = done.rollout?.evidence;
-  t.comment(JSON.stringify({ rolloutMs: tDone - t0, rolloutRequests: win.sent, clientFailures: win.failed, ledger: all.summary, byVersion: all.byVersion, abort: done.rollout?.abort ?? null, decisions: done.rollout?.decisions.map((d) => `${d.action}: ${d.reason}`) }));
+  t.comment(
+    JSON.stringify({
+      rolloutMs: tDone - t0,
+      rolloutRequests: win.sent,
+      clientFailures: win.failed,
+      ledger: all.summary,
+      byVersion: all.byVersion,
+      abort: done.rollout?.abort ?? null,
+      decisions: done.rollout?.decisions.map((d) => `${d.action}: ${d.reason}`),
+    }),
+  );
 
-  t.equal(done.rollout?.abort, null, `not aborted${done.rollout?.abort ? `: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`);
+  t.equal(
+    done.rollout?.abort,
+    null,
+    `not aborted${done.rollout?.abort ? `: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`,
+  );
   t.equal(done.rollout?.phase, 'completed', 'the rollout completed');
   const v2 = await world.hashOf(2);
   t.equal(done.rollout?.weights[v2], 10_000, 'the new version serves everything');

@@ -17,7 +17,12 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
 
   const changedAt = performance.now();
   await world.setEnv({ APP_VERSION: 'v2' });
-  const paused = await waitFor('the Deployment paused by glidepath', async () => (await world.deployment()).spec.paused === true, 20_000, 100);
+  const paused = await waitFor(
+    'the Deployment paused by glidepath',
+    async () => (await world.deployment()).spec.paused === true,
+    20_000,
+    100,
+  );
   t.ok(paused, 'gated mode pauses the Deployment at once');
   const weightsSeen = new Set<number>();
   const done = await waitFor(
@@ -33,7 +38,11 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
     250,
   );
   const tookMs = performance.now() - changedAt;
-  t.equal(done.rollout?.phase, 'completed', `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`);
+  t.equal(
+    done.rollout?.phase,
+    'completed',
+    `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`,
+  );
   await sleep(500);
   const ledger = await load.stop();
   const figures = ledgerFigures(ledger, world.podLedger());
@@ -43,7 +52,10 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
   const v2 = await world.hashOf(2);
   t.equal(done.rollout?.canary, v2, 'the canary was the revision-2 ReplicaSet');
   t.equal(done.rollout?.weights[v2], 10_000, 'the new version serves everything');
-  t.ok([...weightsSeen].some((w) => w > 0 && w < 10_000), 'traffic moved through intermediate weights');
+  t.ok(
+    [...weightsSeen].some((w) => w > 0 && w < 10_000),
+    'traffic moved through intermediate weights',
+  );
   t.equal(figures.failed, 0, 'no client request failed');
   t.equal(figures.lost, 0, 'no request was lost');
   t.equal(figures.okWithoutPod, 0, 'every client success matches a pod record');
@@ -54,7 +66,11 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
 
   const metrics = await (await fetch(`http://127.0.0.1:${world.app.adminAddress.port}/metrics`)).text();
   t.match(metrics, /^glidepath_rollout_phase\{phase="completed"\} 1$/m, 'the phase metric says completed');
-  t.match(metrics, new RegExp(`^glidepath_version_weight\\{version="${v2}"\\} 10000$`, 'm'), 'the weight metric shows the new version at 100 %');
+  t.match(
+    metrics,
+    new RegExp(`^glidepath_version_weight\\{version="${v2}"\\} 10000$`, 'm'),
+    'the weight metric shows the new version at 100 %',
+  );
   t.match(metrics, /^glidepath_rollout_aborts_total\{reason="failure-rate"\} 0$/m, 'no abort counted');
   t.match(metrics, /^glidepath_rollout_log_evalue\{test="abort"\} /m, 'the abort e-value is exported');
   const decisions = world.logs.filter((l) => l.obj.module === 'rollout' && typeof l.obj.decision === 'string').map((l) => l.obj.decision);

@@ -30,7 +30,10 @@ export interface RolloutWorld {
   setEnv(env: Record<string, string>): Promise<void>;
   /** Pod-template-hash of the ReplicaSet with this revision. */
   hashOf(revision: number): Promise<string>;
-  deployment(): Promise<{ spec: { paused?: boolean; template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }; metadata: { annotations?: Record<string, string> } }>;
+  deployment(): Promise<{
+    spec: { paused?: boolean; template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } };
+    metadata: { annotations?: Record<string, string> };
+  }>;
   events(): Promise<{ reason: string; message: string; type: string }[]>;
   podLedger(): LedgerEntry[];
   /** The ReplicaSets of `web`: hash, revision, desired and ready replicas. */
@@ -51,8 +54,18 @@ export interface WorldOptions {
 
 /** A logger that keeps every line (tests assert on decisions) and prints nothing. */
 function capturingLogger(lines: RolloutWorld['logs'], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: string) => (obj: object, msg?: string): void => void lines.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) }, at: Date.now() });
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: () => {}, isLevelEnabled: (l) => l !== 'debug' && l !== 'trace', child: (b) => capturingLogger(lines, { ...bindings, ...b }) };
+  const at =
+    (level: string) =>
+    (obj: object, msg?: string): void =>
+      void lines.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) }, at: Date.now() });
+  return {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: () => {},
+    isLevelEnabled: (l) => l !== 'debug' && l !== 'trace',
+    child: (b) => capturingLogger(lines, { ...bindings, ...b }),
+  };
 }
 
 export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise<RolloutWorld> {
@@ -69,7 +82,12 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
     }),
   });
   await kubectlOk(cluster, ['apply', '-f', '-'], { input: DEMO_SERVICE('web') });
-  await waitFor('the pods ready', async () => JSON.parse(await kubectlOk(cluster, ['get', 'deployment', 'web', '-o', 'json'])).status?.readyReplicas === replicas, 30_000, 200);
+  await waitFor(
+    'the pods ready',
+    async () => JSON.parse(await kubectlOk(cluster, ['get', 'deployment', 'web', '-o', 'json'])).status?.readyReplicas === replicas,
+    30_000,
+    200,
+  );
 
   const port = await unusedPort();
   const logs: RolloutWorld['logs'] = [];
@@ -97,7 +115,11 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
       });
       world.app = await startApp(config, { logger: capturingLogger(logs) });
       t.teardown(() => world.app.stop());
-      await waitFor('glidepath ready', async () => (await fetch(`http://127.0.0.1:${world.app.adminAddress.port}/readyz`)).status === 200, 20_000);
+      await waitFor(
+        'glidepath ready',
+        async () => (await fetch(`http://127.0.0.1:${world.app.adminAddress.port}/readyz`)).status === 200,
+        20_000,
+      );
       return world.app;
     },
     async status() {
@@ -107,7 +129,9 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
       await kubectlOk(cluster, ['set', 'env', 'deployment/web', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)]);
     },
     async hashOf(revision) {
-      const list = JSON.parse(await kubectlOk(cluster, ['get', 'replicasets', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } }[] };
+      const list = JSON.parse(await kubectlOk(cluster, ['get', 'replicasets', '-l', 'app=web', '-o', 'json'])) as {
+        items: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } }[];
+      };
       const rs = list.items.find((i) => i.metadata.annotations['deployment.kubernetes.io/revision'] === String(revision));
       if (rs === undefined) throw new Error(`no ReplicaSet with revision ${revision}`);
       return rs.metadata.labels['pod-template-hash'] as string;
@@ -116,11 +140,19 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
       return JSON.parse(await kubectlOk(cluster, ['get', 'deployment', 'web', '-o', 'json']));
     },
     async events() {
-      const list = JSON.parse(await kubectlOk(cluster, ['get', 'events', '-o', 'json'])) as { items: { reason: string; message: string; type: string; involvedObject: { kind: string } }[] };
+      const list = JSON.parse(await kubectlOk(cluster, ['get', 'events', '-o', 'json'])) as {
+        items: { reason: string; message: string; type: string; involvedObject: { kind: string } }[];
+      };
       return list.items.filter((e) => e.involvedObject.kind === 'Deployment');
     },
     async replicaSets() {
-      const list = JSON.parse(await kubectlOk(cluster, ['get', 'replicasets', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { replicas?: number }; status: { replicas?: number; readyReplicas?: number } }[] };
+      const list = JSON.parse(await kubectlOk(cluster, ['get', 'replicasets', '-l', 'app=web', '-o', 'json'])) as {
+        items: {
+          metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+          spec: { replicas?: number };
+          status: { replicas?: number; readyReplicas?: number };
+        }[];
+      };
       return list.items.map((rs) => ({
         hash: rs.metadata.labels['pod-template-hash'] as string,
         revision: Number(rs.metadata.annotations['deployment.kubernetes.io/revision']),
@@ -138,7 +170,10 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
     },
     podLedger() {
       if (!existsSync(ledgerFile)) return [];
-      return readFileSync(ledgerFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LedgerEntry);
+      return readFileSync(ledgerFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as LedgerEntry);
     },
   };
   await world.startGlidepath();
@@ -151,7 +186,20 @@ export function steadyLoad(url: string, rate = 200, extra: Partial<LoadOptions> 
   const ledger = new Ledger();
   const connections = 8;
   const gap = (connections * 1000) / rate;
-  const done = runLoad({ url, connections, gapMs: () => gap * (0.5 + Math.random()), postRatio: 0.2, bodyBytes: 256, durationMs: 600_000, signal: controller.signal, requestTimeoutMs: 10_000, ...extra }, ledger);
+  const done = runLoad(
+    {
+      url,
+      connections,
+      gapMs: () => gap * (0.5 + Math.random()),
+      postRatio: 0.2,
+      bodyBytes: 256,
+      durationMs: 600_000,
+      signal: controller.signal,
+      requestTimeoutMs: 10_000,
+      ...extra,
+    },
+    ledger,
+  );
   return {
     ledger,
     async stop() {
@@ -162,7 +210,11 @@ export function steadyLoad(url: string, rate = 200, extra: Partial<LoadOptions> 
 }
 
 /** Requests started in [from, to] (wall ms) and how many of them failed, for the budget over a window. */
-export function windowFigures(ledger: Ledger, from: number, to = Infinity): { sent: number; failed: number; failures: { method: string; status: number; code: string; version: string }[] } {
+export function windowFigures(
+  ledger: Ledger,
+  from: number,
+  to = Infinity,
+): { sent: number; failed: number; failures: { method: string; status: number; code: string; version: string }[] } {
   let sent = 0;
   const failures: { method: string; status: number; code: string; version: string }[] = [];
   for (const r of ledger.records.values()) {
@@ -176,5 +228,12 @@ export function windowFigures(ledger: Ledger, from: number, to = Infinity): { se
 /** Client failures, lost requests, and successes no pod recorded. */
 export function ledgerFigures(ledger: Ledger, pods: LedgerEntry[]) {
   const r = reconcile(ledger, [pods]);
-  return { sent: ledger.sent, failed: ledger.failures().length, lost: ledger.count('lost'), okWithoutPod: r.okWithoutPod.length, summary: ledger.summary(), byVersion: ledger.byVersion() };
+  return {
+    sent: ledger.sent,
+    failed: ledger.failures().length,
+    lost: ledger.count('lost'),
+    okWithoutPod: r.okWithoutPod.length,
+    summary: ledger.summary(),
+    byVersion: ledger.byVersion(),
+  };
 }

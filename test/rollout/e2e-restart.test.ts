@@ -15,13 +15,22 @@ t.test('a glidepath restarted mid-rollout resumes where it was and the rollout c
   await world.setEnv({ APP_VERSION: 'v2' });
   const t0 = Date.now();
   // Mid-rollout: past step 0, with canary traffic in force.
-  const mid = await waitFor('the rollout past its first step', async () => {
-    const s = await world.status();
-    const r = s.rollout;
-    if (r?.phase === 'completed' || r?.phase === 'aborted') return s;
-    return r?.canary && r.step.index >= 1 && (r.weights[r.canary] ?? 0) > 0 ? s : undefined;
-  }, 90_000, 100);
-  t.equal(mid.rollout?.phase, 'progressing', `mid-rollout at the restart${mid.rollout?.abort ? ` (aborted: ${mid.rollout.abort.reason}: ${mid.rollout.abort.message})` : ''}`);
+  const mid = await waitFor(
+    'the rollout past its first step',
+    async () => {
+      const s = await world.status();
+      const r = s.rollout;
+      if (r?.phase === 'completed' || r?.phase === 'aborted') return s;
+      return r?.canary && r.step.index >= 1 && (r.weights[r.canary] ?? 0) > 0 ? s : undefined;
+    },
+    90_000,
+    100,
+  );
+  t.equal(
+    mid.rollout?.phase,
+    'progressing',
+    `mid-rollout at the restart${mid.rollout?.abort ? ` (aborted: ${mid.rollout.abort.reason}: ${mid.rollout.abort.message})` : ''}`,
+  );
   const canary = mid.rollout?.canary as string;
 
   // No request may hit a closed port: the load stops before glidepath does and resumes after.
@@ -41,9 +50,20 @@ t.test('a glidepath restarted mid-rollout resumes where it was and the rollout c
   const first = await world.status();
   t.equal(first.rollout?.canary, canary, 'the restarted glidepath knows the canary');
   t.ok((first.rollout?.step.index ?? 0) >= savedStep, `it resumed at step ${first.rollout?.step.index}, not step 0 (saved: ${savedStep})`);
-  t.ok((first.rollout?.weights[canary] ?? 0) > 0, `the canary keeps its traffic at once (${first.rollout?.weights[canary]} of saved ${savedWeights[canary]})`);
-  t.ok(world.logs.some((l) => l.at >= restartedAt && l.msg === 'rollout state resumed from the Deployment'), 'it says it resumed from the Deployment');
-  t.notOk(world.logs.some((l) => l.at >= restartedAt && (l.obj.decision === 'start' || l.obj.decision === 'restart' || l.obj.decision === 'adopt')), 'no new rollout started and no stable version re-adopted');
+  t.ok(
+    (first.rollout?.weights[canary] ?? 0) > 0,
+    `the canary keeps its traffic at once (${first.rollout?.weights[canary]} of saved ${savedWeights[canary]})`,
+  );
+  t.ok(
+    world.logs.some((l) => l.at >= restartedAt && l.msg === 'rollout state resumed from the Deployment'),
+    'it says it resumed from the Deployment',
+  );
+  t.notOk(
+    world.logs.some(
+      (l) => l.at >= restartedAt && (l.obj.decision === 'start' || l.obj.decision === 'restart' || l.obj.decision === 'adopt'),
+    ),
+    'no new rollout started and no stable version re-adopted',
+  );
 
   // The budget counts client requests since the rollout began, not since this process did.
   const carried = [...(saved?.decisions ?? [])].reverse().find((d) => d.evidence !== null)?.evidence?.budget.clientRequests ?? 0;
@@ -53,21 +73,47 @@ t.test('a glidepath restarted mid-rollout resumes where it was and the rollout c
 
   load = steadyLoad(world.url, 150);
   // waitFor retries a throwing check until its deadline: an abort ends the wait by a return.
-  const done = await waitFor('the rollout ended', async () => {
-    const s = await world.status();
-    return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
-  }, 120_000, 250);
-  t.equal(done.rollout?.phase, 'completed', `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`);
+  const done = await waitFor(
+    'the rollout ended',
+    async () => {
+      const s = await world.status();
+      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
+    },
+    120_000,
+    250,
+  );
+  t.equal(
+    done.rollout?.phase,
+    'completed',
+    `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`,
+  );
   const tDone = Date.now();
   await sleep(500);
   const after = ledgerFigures(await load.stop(), world.podLedger());
   const steps = done.rollout?.decisions.filter((d) => d.action === 'step').map((d) => d.reason) ?? [];
-  t.comment(JSON.stringify({ rolloutMs: tDone - t0, savedStep, savedWeights, resumedStep: first.rollout?.step.index, before: before.summary, after: after.summary, decisionsBefore, steps }));
+  t.comment(
+    JSON.stringify({
+      rolloutMs: tDone - t0,
+      savedStep,
+      savedWeights,
+      resumedStep: first.rollout?.step.index,
+      before: before.summary,
+      after: after.summary,
+      decisionsBefore,
+      steps,
+    }),
+  );
 
   t.equal(done.rollout?.weights[canary], 10_000, 'the new version serves everything');
   t.equal(done.rollout?.stable, canary, 'the new version is the stable one now');
   t.not(stable, canary, 'stable and canary differ');
-  t.notOk(steps.some((s) => s.startsWith('step 0:') && (done.rollout?.decisions.find((d) => d.reason === s)?.at ?? '') >= new Date(restartedAt).toISOString()), 'step 0 is not run again after the restart');
+  t.notOk(
+    steps.some(
+      (s) =>
+        s.startsWith('step 0:') && (done.rollout?.decisions.find((d) => d.reason === s)?.at ?? '') >= new Date(restartedAt).toISOString(),
+    ),
+    'step 0 is not run again after the restart',
+  );
   t.equal(before.failed + after.failed, 0, 'no client request failed before or after the restart');
   t.equal(before.lost + after.lost, 0, 'no request was lost');
   t.equal(before.okWithoutPod + after.okWithoutPod, 0, 'every client success matches a pod record');

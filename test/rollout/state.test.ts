@@ -10,7 +10,10 @@ function busyState(): RolloutState {
   const d = new Driver(specWith());
   d.tick(world({ newest: 's1', rs: { s1: { revision: 1, ready: 4 } } }));
   d.tick(world({ newest: 'c1', rs: { s1: { revision: 1, ready: 4 }, c1: { revision: 2, ready: 1 } } }));
-  d.advance(100).tick(world({ newest: 'c1', paused: true, rs: { s1: { revision: 1, ready: 4 }, c1: { revision: 2, ready: 1 } } }), evidence({ abort: 'failure-rate', canaryFailures: 3 }));
+  d.advance(100).tick(
+    world({ newest: 'c1', paused: true, rs: { s1: { revision: 1, ready: 4 }, c1: { revision: 2, ready: 1 } } }),
+    evidence({ abort: 'failure-rate', canaryFailures: 3 }),
+  );
   return d.state;
 }
 

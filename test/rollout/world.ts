@@ -118,7 +118,13 @@ export function evidence(e: EvidenceInput = {}): Evidence {
     requestsNeededToProve: e.proven ? 0 : (e.requestsNeededToProve ?? 3_000),
     rateRatio: { lower: 0, upper: 4.2 },
     latencyThresholdsMs: [12, 30, e.p99Ms ?? 80],
-    budget: { clientRequests, excessFailures: excess, ratio: clientRequests > 0 ? excess / clientRequests : 0, limit, remaining: limit * clientRequests - excess },
+    budget: {
+      clientRequests,
+      excessFailures: excess,
+      ratio: clientRequests > 0 ? excess / clientRequests : 0,
+      limit,
+      remaining: limit * clientRequests - excess,
+    },
   };
 }
 
@@ -135,7 +141,14 @@ export class Driver {
 
   /** One tick; the inputs are deep-frozen, so a decide() that mutated them would throw here. */
   tick(obs: Observation, ev: Evidence | null = null, commands: readonly OperatorCommand[] = []): RolloutAction[] {
-    const result = decide(this.spec, deepFreeze(structuredClone(this.state)), deepFreeze(obs), ev === null ? null : deepFreeze(ev), this.now, deepFreeze([...commands]));
+    const result = decide(
+      this.spec,
+      deepFreeze(structuredClone(this.state)),
+      deepFreeze(obs),
+      ev === null ? null : deepFreeze(ev),
+      this.now,
+      deepFreeze([...commands]),
+    );
     this.state = result.state;
     return [...result.actions];
   }

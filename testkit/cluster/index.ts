@@ -107,13 +107,21 @@ function defaultPodIpPrefix(): string {
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const host = options.host ?? '127.0.0.1';
   const nodeName = options.nodeName ?? 'sim-node';
-  const onError = options.onError ?? ((err: unknown) => process.stderr.write(`simulated cluster: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`));
+  const onError =
+    options.onError ??
+    ((err: unknown) => process.stderr.write(`simulated cluster: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
   const store = new Store();
   const registry = new Registry(store, '127.96');
   const events = new EventRecorder(registry);
   const kubelet = new Kubelet({
-    registry, events, ips: new IpAllocator(options.podIpPrefix ?? defaultPodIpPrefix()), nodeName, hostIp: host,
-    probePeriodMs: options.probePeriodMs, crashBackoffMs: options.crashBackoffMs ?? 10_000, onError,
+    registry,
+    events,
+    ips: new IpAllocator(options.podIpPrefix ?? defaultPodIpPrefix()),
+    nodeName,
+    hostIp: host,
+    probePeriodMs: options.probePeriodMs,
+    crashBackoffMs: options.crashBackoffMs ?? 10_000,
+    onError,
   });
   const deps = { registry, events, onError };
   const controllers = [
@@ -129,22 +137,57 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     for (const ctl of controllers) ctl.observe(c);
   });
 
-  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) registry.create(T.namespaces, undefined, { metadata: { name } });
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+    registry.create(T.namespaces, undefined, { metadata: { name } });
   const node = registry.create(T.nodes, undefined, {
-    metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+    metadata: {
+      name: nodeName,
+      labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+    },
     spec: {},
   });
-  registry.update(T.nodes, undefined, nodeName, {
-    ...node, metadata: { ...node.metadata, resourceVersion: undefined },
-    status: {
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: node.metadata.creationTimestamp, lastTransitionTime: node.metadata.creationTimestamp }],
-      addresses: [{ type: 'InternalIP', address: host }, { type: 'Hostname', address: nodeName }],
-      nodeInfo: { kubeletVersion: 'v1.32.4', kubeProxyVersion: 'v1.32.4', containerRuntimeVersion: 'simulated://1', operatingSystem: 'linux', architecture: 'amd64' },
+  registry.update(
+    T.nodes,
+    undefined,
+    nodeName,
+    {
+      ...node,
+      metadata: { ...node.metadata, resourceVersion: undefined },
+      status: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'kubelet is posting ready status',
+            lastHeartbeatTime: node.metadata.creationTimestamp,
+            lastTransitionTime: node.metadata.creationTimestamp,
+          },
+        ],
+        addresses: [
+          { type: 'InternalIP', address: host },
+          { type: 'Hostname', address: nodeName },
+        ],
+        nodeInfo: {
+          kubeletVersion: 'v1.32.4',
+          kubeProxyVersion: 'v1.32.4',
+          containerRuntimeVersion: 'simulated://1',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+        },
+      },
     },
-  }, 'status');
+    'status',
+  );
 
   const tls = options.tls ? await selfSignedCert(host) : undefined;
-  const api = new ApiServer(registry, { host, port: options.port ?? 0, token: options.token, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000, tls });
+  const api = new ApiServer(registry, {
+    host,
+    port: options.port ?? 0,
+    token: options.token,
+    bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+    tls,
+  });
   api.setLogSource(kubelet);
   const url = await api.listen();
   const apiPort = Number(new URL(url).port);
@@ -154,8 +197,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     spec: { ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: apiPort }] },
   });
   registry.create(T.endpointslices, 'default', {
-    metadata: { name: 'kubernetes', labels: { [SERVICE_NAME_LABEL]: 'kubernetes', [MANAGED_BY_LABEL]: 'endpoint-reconciler' }, ownerReferences: [] },
-    addressType: 'IPv4', endpoints: [{ addresses: [host], conditions: { ready: true } }], ports: [{ name: 'https', port: apiPort, protocol: 'TCP' }],
+    metadata: {
+      name: 'kubernetes',
+      labels: { [SERVICE_NAME_LABEL]: 'kubernetes', [MANAGED_BY_LABEL]: 'endpoint-reconciler' },
+      ownerReferences: [],
+    },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [host], conditions: { ready: true } }],
+    ports: [{ name: 'https', port: apiPort, protocol: 'TCP' }],
   });
 
   let tempDir: string | undefined;
@@ -181,16 +230,27 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
 
   return {
-    url, kubeconfigPath, kubeconfigYaml: yaml, ...(options.token ? { token: options.token } : {}), ...(tls ? { caPem: tls.cert } : {}), nodeName,
+    url,
+    kubeconfigPath,
+    kubeconfigYaml: yaml,
+    ...(options.token ? { token: options.token } : {}),
+    ...(tls ? { caPem: tls.cert } : {}),
+    nodeName,
     requests: api.requests,
     faults: {
       endWatches: () => api.watches.endAll(),
       dropWatches: () => api.watches.dropAll(),
       expireNextWatch: () => api.watches.expireNext(),
       compact: () => store.compact(),
-      failNext: (status = 500, opts = {}) => { api.faults.failNext = { status, watchOnly: opts.watchOnly ?? false }; },
-      dropNextConnection: () => { api.faults.dropNext = true; },
-      setLatency: (ms) => { api.faults.latencyMs = ms; },
+      failNext: (status = 500, opts = {}) => {
+        api.faults.failNext = { status, watchOnly: opts.watchOnly ?? false };
+      },
+      dropNextConnection: () => {
+        api.faults.dropNext = true;
+      },
+      setLatency: (ms) => {
+        api.faults.latencyMs = ms;
+      },
       setUnreachable: (on) => {
         api.faults.unreachable = on;
         if (on) api.watches.dropAll();

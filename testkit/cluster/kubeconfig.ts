@@ -7,7 +7,9 @@ import { stringify } from 'yaml';
 export const CONTEXT_NAME = 'glidepath-sim';
 
 export function kubeconfigYaml(server: string, token: string | undefined, caPem?: string, namespace = 'default'): string {
-  const cluster = caPem ? { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } : { server, 'insecure-skip-tls-verify': true };
+  const cluster = caPem
+    ? { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') }
+    : { server, 'insecure-skip-tls-verify': true };
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',

@@ -27,7 +27,9 @@ export function labelSelectorString(selector: k8s.V1LabelSelector | undefined): 
 
 /** A Service's `spec.selector` (equality only) as a label selector string. */
 export function mapSelectorString(selector: Record<string, string> | undefined): string {
-  return Object.entries(selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  return Object.entries(selector ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 }
 
 /** Which port of each EndpointSlice to route to: by Service port name, or by (target) port number. */
@@ -164,7 +166,9 @@ export function buildSnapshot(input: SnapshotInputs): SnapshotResult {
     if (active || endpoints.some((e) => e.version === hash)) revisions.set(hash, Math.max(revision, revisions.get(hash) ?? 0));
   }
   for (const e of endpoints) if (!revisions.has(e.version)) revisions.set(e.version, 0);
-  const versions: Version[] = [...revisions].map(([name, revision]) => ({ name, revision })).sort((a, b) => b.revision - a.revision || (a.name < b.name ? -1 : 1));
+  const versions: Version[] = [...revisions]
+    .map(([name, revision]) => ({ name, revision }))
+    .sort((a, b) => b.revision - a.revision || (a.name < b.name ? -1 : 1));
   return { snapshot: { versions, endpoints }, pending };
 }
 
@@ -218,8 +222,16 @@ function plainTemplate(t: k8s.V1PodTemplateSpec | undefined): unknown {
 }
 
 function conditions(list: readonly k8s.V1DeploymentCondition[] | undefined): ConditionView[] {
-  const s = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : typeof v === 'string' ? v : (v as Date).toISOString());
-  return (list ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, lastUpdateTime: s(c.lastUpdateTime), lastTransitionTime: s(c.lastTransitionTime) }));
+  const s = (v: unknown): string | undefined =>
+    v === undefined || v === null ? undefined : typeof v === 'string' ? v : (v as Date).toISOString();
+  return (list ?? []).map((c) => ({
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+    lastUpdateTime: s(c.lastUpdateTime),
+    lastTransitionTime: s(c.lastTransitionTime),
+  }));
 }
 
 function podView(pod: k8s.V1Pod): PodView {
@@ -275,7 +287,9 @@ export interface ViewInputs {
 export function buildClusterView(input: ViewInputs): ClusterView {
   const d = input.deployment;
   const uid = d?.metadata?.uid;
-  const owned = input.replicaSets.filter((rs) => (uid === undefined ? input.deploymentName === '' : controllerOf(rs.metadata)?.uid === uid));
+  const owned = input.replicaSets.filter((rs) =>
+    uid === undefined ? input.deploymentName === '' : controllerOf(rs.metadata)?.uid === uid,
+  );
   const podsByOwner = new Map<string, k8s.V1Pod[]>();
   for (const pod of input.pods) {
     const owner = controllerOf(pod.metadata)?.uid;
@@ -285,28 +299,32 @@ export function buildClusterView(input: ViewInputs): ClusterView {
     list.push(pod);
   }
   const created = (rs: k8s.V1ReplicaSet): string => String(rs.metadata?.creationTimestamp ?? '');
-  const replicaSets: ReplicaSetView[] = owned.map((rs) => ({
-    name: rs.metadata?.name ?? '',
-    uid: rs.metadata?.uid ?? '',
-    resourceVersion: rs.metadata?.resourceVersion ?? '',
-    hash: rs.metadata?.labels?.[POD_TEMPLATE_HASH] ?? '',
-    revision: revisionOf(rs.metadata),
-    createdAt: rs.metadata?.creationTimestamp === undefined ? undefined : String(rs.metadata.creationTimestamp),
-    generation: rs.metadata?.generation ?? 0,
-    observedGeneration: rs.status?.observedGeneration ?? 0,
-    replicas: rs.spec?.replicas ?? 1,
-    statusReplicas: rs.status?.replicas ?? 0,
-    readyReplicas: rs.status?.readyReplicas ?? 0,
-    availableReplicas: rs.status?.availableReplicas ?? 0,
-    annotations: { ...(rs.metadata?.annotations ?? {}) },
-    template: plainTemplate(rs.spec?.template),
-    podHealth: podHealth(podsByOwner.get(rs.metadata?.uid ?? '') ?? []),
-  })).sort((a, b) => b.revision - a.revision || (a.name < b.name ? -1 : 1));
+  const replicaSets: ReplicaSetView[] = owned
+    .map((rs) => ({
+      name: rs.metadata?.name ?? '',
+      uid: rs.metadata?.uid ?? '',
+      resourceVersion: rs.metadata?.resourceVersion ?? '',
+      hash: rs.metadata?.labels?.[POD_TEMPLATE_HASH] ?? '',
+      revision: revisionOf(rs.metadata),
+      createdAt: rs.metadata?.creationTimestamp === undefined ? undefined : String(rs.metadata.creationTimestamp),
+      generation: rs.metadata?.generation ?? 0,
+      observedGeneration: rs.status?.observedGeneration ?? 0,
+      replicas: rs.spec?.replicas ?? 1,
+      statusReplicas: rs.status?.replicas ?? 0,
+      readyReplicas: rs.status?.readyReplicas ?? 0,
+      availableReplicas: rs.status?.availableReplicas ?? 0,
+      annotations: { ...(rs.metadata?.annotations ?? {}) },
+      template: plainTemplate(rs.spec?.template),
+      podHealth: podHealth(podsByOwner.get(rs.metadata?.uid ?? '') ?? []),
+    }))
+    .sort((a, b) => b.revision - a.revision || (a.name < b.name ? -1 : 1));
 
   let deployment: DeploymentView | undefined;
   if (d !== undefined) {
     // The Deployment controller takes the oldest owned ReplicaSet whose template matches.
-    const matching = owned.filter((rs) => sameTemplate(rs.spec?.template, d.spec?.template)).sort((a, b) => (created(a) < created(b) ? -1 : 1))[0];
+    const matching = owned
+      .filter((rs) => sameTemplate(rs.spec?.template, d.spec?.template))
+      .sort((a, b) => (created(a) < created(b) ? -1 : 1))[0];
     const ru = d.spec?.strategy?.rollingUpdate;
     deployment = {
       name: d.metadata?.name ?? '',
@@ -328,7 +346,11 @@ export function buildClusterView(input: ViewInputs): ClusterView {
       template: plainTemplate(d.spec?.template),
       templateHash: matching?.metadata?.labels?.[POD_TEMPLATE_HASH],
       newReplicaSet: matching?.metadata?.name,
-      strategy: { type: d.spec?.strategy?.type ?? 'RollingUpdate', maxSurge: ru?.maxSurge as string | number | undefined, maxUnavailable: ru?.maxUnavailable as string | number | undefined },
+      strategy: {
+        type: d.spec?.strategy?.type ?? 'RollingUpdate',
+        maxSurge: ru?.maxSurge as string | number | undefined,
+        maxUnavailable: ru?.maxUnavailable as string | number | undefined,
+      },
       conditions: conditions(d.status?.conditions),
     };
   }

@@ -7,7 +7,15 @@ import { existsSync } from 'node:fs';
 import { GlidepathError } from '../../core/errors.ts';
 import { silentLogger, type Logger } from '../../core/log.ts';
 import type { DiscoveryListener, DiscoverySource } from '../source.ts';
-import { buildClusterView, buildSnapshot, labelSelectorString, mapSelectorString, resolvePort, SERVICE_NAME_LABEL, snapshotKey } from './build.ts';
+import {
+  buildClusterView,
+  buildSnapshot,
+  labelSelectorString,
+  mapSelectorString,
+  resolvePort,
+  SERVICE_NAME_LABEL,
+  snapshotKey,
+} from './build.ts';
 import { ResilientInformer, type Backoff, type WatchStatus } from './informer.ts';
 import type { ClusterView, ClusterViewListener } from './view.ts';
 
@@ -41,18 +49,26 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export function loadKubeConfig(settings: Pick<KubernetesSettings, 'kubeconfig'>, inClusterRoot = ''): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   if (settings.kubeconfig !== '') {
-    if (!existsSync(settings.kubeconfig)) throw new GlidepathError('GP_CONFIG_INVALID', `kubernetes.kubeconfig: no such file ${settings.kubeconfig}`);
+    if (!existsSync(settings.kubeconfig))
+      throw new GlidepathError('GP_CONFIG_INVALID', `kubernetes.kubeconfig: no such file ${settings.kubeconfig}`);
     try {
       kc.loadFromFile(settings.kubeconfig);
     } catch (err) {
-      throw new GlidepathError('GP_CONFIG_INVALID', `kubernetes.kubeconfig: cannot load ${settings.kubeconfig}: ${(err as Error).message}`, { cause: err });
+      throw new GlidepathError(
+        'GP_CONFIG_INVALID',
+        `kubernetes.kubeconfig: cannot load ${settings.kubeconfig}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
-    if (kc.getCurrentCluster() === null) throw new GlidepathError('GP_CONFIG_INVALID', `kubernetes.kubeconfig: ${settings.kubeconfig} has no current context with a cluster`);
+    if (kc.getCurrentCluster() === null)
+      throw new GlidepathError('GP_CONFIG_INVALID', `kubernetes.kubeconfig: ${settings.kubeconfig} has no current context with a cluster`);
     return kc;
   }
   if (!process.env.KUBERNETES_SERVICE_HOST || !existsSync(`${inClusterRoot}${SERVICE_ACCOUNT_DIR}/token`)) {
-    throw new GlidepathError('GP_CONFIG_INVALID',
-      `kubernetes.kubeconfig is empty and glidepath is not running in a pod (KUBERNETES_SERVICE_HOST is unset or ${SERVICE_ACCOUNT_DIR}/token is missing): set --kubeconfig (GLIDEPATH_KUBERNETES_KUBECONFIG), or mount the service-account token`);
+    throw new GlidepathError(
+      'GP_CONFIG_INVALID',
+      `kubernetes.kubeconfig is empty and glidepath is not running in a pod (KUBERNETES_SERVICE_HOST is unset or ${SERVICE_ACCOUNT_DIR}/token is missing): set --kubeconfig (GLIDEPATH_KUBERNETES_KUBECONFIG), or mount the service-account token`,
+    );
   }
   kc.loadFromCluster(inClusterRoot);
   return kc;
@@ -111,7 +127,9 @@ export class KubernetesDiscovery implements DiscoverySource {
 
   /** Per-watch state for /status (`discovery.watches`). */
   watches(): WatchStatus[] {
-    return [this.#service, this.#slices, this.#pods, this.#deployment, this.#replicaSets].filter((w) => w !== undefined).map((w) => w.status());
+    return [this.#service, this.#slices, this.#pods, this.#deployment, this.#replicaSets]
+      .filter((w) => w !== undefined)
+      .map((w) => w.status());
   }
 
   /** Pods listed in a slice whose version is not known yet (their endpoints are held back). */
@@ -138,7 +156,10 @@ export class KubernetesDiscovery implements DiscoverySource {
     const contextNamespace = kc.getContextObject(kc.currentContext)?.namespace?.trim();
     this.#namespace = this.#settings.namespace || contextNamespace || '';
     if (this.#namespace === '') {
-      throw new GlidepathError('GP_CONFIG_INVALID', 'kubernetes.namespace is empty and the kubeconfig\'s current context names no namespace: set --namespace (GLIDEPATH_KUBERNETES_NAMESPACE)');
+      throw new GlidepathError(
+        'GP_CONFIG_INVALID',
+        "kubernetes.namespace is empty and the kubeconfig's current context names no namespace: set --namespace (GLIDEPATH_KUBERNETES_NAMESPACE)",
+      );
     }
     const ns = this.#namespace;
     const svc = this.#settings.service;
@@ -148,15 +169,32 @@ export class KubernetesDiscovery implements DiscoverySource {
     const started = new Promise<void>((resolve) => (this.#startWaiter = resolve));
 
     const byName = `metadata.name=${svc}`;
-    this.#service = this.#informer('service', `/api/v1/namespaces/${ns}/services`, { resource: 'services', group: '' },
-      () => core.listNamespacedService({ namespace: ns, fieldSelector: byName }), undefined, byName);
+    this.#service = this.#informer(
+      'service',
+      `/api/v1/namespaces/${ns}/services`,
+      { resource: 'services', group: '' },
+      () => core.listNamespacedService({ namespace: ns, fieldSelector: byName }),
+      undefined,
+      byName,
+    );
     const sliceSelector = `${SERVICE_NAME_LABEL}=${svc}`;
-    this.#slices = this.#informer('endpointslices', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { resource: 'endpointslices', group: 'discovery.k8s.io' },
-      () => disco.listNamespacedEndpointSlice({ namespace: ns, labelSelector: sliceSelector }), sliceSelector);
+    this.#slices = this.#informer(
+      'endpointslices',
+      `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+      { resource: 'endpointslices', group: 'discovery.k8s.io' },
+      () => disco.listNamespacedEndpointSlice({ namespace: ns, labelSelector: sliceSelector }),
+      sliceSelector,
+    );
     if (this.#settings.deployment !== '') {
       const deployByName = `metadata.name=${this.#settings.deployment}`;
-      this.#deployment = this.#informer('deployment', `/apis/apps/v1/namespaces/${ns}/deployments`, { resource: 'deployments', group: 'apps' },
-        () => apps.listNamespacedDeployment({ namespace: ns, fieldSelector: deployByName }), undefined, deployByName);
+      this.#deployment = this.#informer(
+        'deployment',
+        `/apis/apps/v1/namespaces/${ns}/deployments`,
+        { resource: 'deployments', group: 'apps' },
+        () => apps.listNamespacedDeployment({ namespace: ns, fieldSelector: deployByName }),
+        undefined,
+        deployByName,
+      );
     }
     this.#apis = { core, apps };
     for (const w of [this.#service, this.#slices, this.#deployment]) w?.start();
@@ -165,9 +203,20 @@ export class KubernetesDiscovery implements DiscoverySource {
 
   #apis: { core: k8s.CoreV1Api; apps: k8s.AppsV1Api } | undefined;
 
-  #informer<T extends k8s.KubernetesObject>(name: string, path: string, resource: { resource: string; group: string }, list: () => Promise<k8s.KubernetesListObject<T>>, labelSelector?: string, fieldSelector?: string): ResilientInformer<T> {
+  #informer<T extends k8s.KubernetesObject>(
+    name: string,
+    path: string,
+    resource: { resource: string; group: string },
+    list: () => Promise<k8s.KubernetesListObject<T>>,
+    labelSelector?: string,
+    fieldSelector?: string,
+  ): ResilientInformer<T> {
     return new ResilientInformer<T>({
-      name, path, list, labelSelector, fieldSelector,
+      name,
+      path,
+      list,
+      labelSelector,
+      fieldSelector,
       kubeConfig: this.#kc as k8s.KubeConfig,
       request: { ...resource, namespace: this.#namespace },
       listTimeoutMs: this.#settings.requestTimeout,
@@ -177,7 +226,10 @@ export class KubernetesDiscovery implements DiscoverySource {
       onError: (err) => this.#report(err),
       onRecovered: () => {
         const w = [this.#service, this.#slices, this.#deployment, this.#pods, this.#replicaSets].find((i) => i?.name === name)?.status();
-        (this.#options.logger ?? silentLogger).info({ watch: name, restarts: w?.restarts, lastError: w?.lastError?.code }, 'watch recovered');
+        (this.#options.logger ?? silentLogger).info(
+          { watch: name, restarts: w?.restarts, lastError: w?.lastError?.code },
+          'watch recovered',
+        );
         this.#forcePublish = true;
         this.#schedule();
       },
@@ -199,10 +251,17 @@ export class KubernetesDiscovery implements DiscoverySource {
   }
 
   /** Sets the one dependent informer to `selector`: restarted when the selector changes. */
-  #ensure<T extends k8s.KubernetesObject>(current: ResilientInformer<T> | undefined, selector: string, make: (selector: string) => ResilientInformer<T>): ResilientInformer<T> {
+  #ensure<T extends k8s.KubernetesObject>(
+    current: ResilientInformer<T> | undefined,
+    selector: string,
+    make: (selector: string) => ResilientInformer<T>,
+  ): ResilientInformer<T> {
     if (current !== undefined && current.status().labelSelector === selector) return current;
     if (current !== undefined) {
-      (this.#options.logger ?? silentLogger).info({ watch: current.name, from: current.status().labelSelector, to: selector }, 'selector changed: watch restarted');
+      (this.#options.logger ?? silentLogger).info(
+        { watch: current.name, from: current.status().labelSelector, to: selector },
+        'selector changed: watch restarted',
+      );
       void current.stop();
     }
     const next = make(selector);
@@ -230,23 +289,40 @@ export class KubernetesDiscovery implements DiscoverySource {
     if (service !== undefined) {
       podSelector = mapSelectorString(service.spec?.selector);
       if (podSelector !== '') {
-        this.#pods = this.#ensure(this.#pods, podSelector, (sel) => this.#informer('pods', `/api/v1/namespaces/${ns}/pods`, { resource: 'pods', group: '' },
-          () => core.listNamespacedPod({ namespace: ns, labelSelector: sel }), sel));
+        this.#pods = this.#ensure(this.#pods, podSelector, (sel) =>
+          this.#informer(
+            'pods',
+            `/api/v1/namespaces/${ns}/pods`,
+            { resource: 'pods', group: '' },
+            () => core.listNamespacedPod({ namespace: ns, labelSelector: sel }),
+            sel,
+          ),
+        );
       }
     }
     // The Deployment's selector finds its ReplicaSets (as the Deployment controller does); without
     // a Deployment the Service's selector does, since a ReplicaSet carries its pods' labels.
     const rsSelector = deployName ? (deployment ? labelSelectorString(deployment.spec?.selector) : undefined) : podSelector;
     if (rsSelector) {
-      this.#replicaSets = this.#ensure(this.#replicaSets, rsSelector, (sel) => this.#informer('replicasets', `/apis/apps/v1/namespaces/${ns}/replicasets`, { resource: 'replicasets', group: 'apps' },
-        () => apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: sel }), sel));
+      this.#replicaSets = this.#ensure(this.#replicaSets, rsSelector, (sel) =>
+        this.#informer(
+          'replicasets',
+          `/apis/apps/v1/namespaces/${ns}/replicasets`,
+          { resource: 'replicasets', group: 'apps' },
+          () => apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: sel }),
+          sel,
+        ),
+      );
     }
 
     const where = `namespace "${ns}"`;
     let problem: string | undefined;
-    if (this.#service?.synced && service === undefined) problem = `Service "${svcName}" not found in ${where}: create it, or fix kubernetes.service / kubernetes.namespace`;
-    else if (service !== undefined && podSelector === '') problem = `Service "${ns}/${svcName}" has no selector: glidepath needs a Service that selects the Deployment's pods`;
-    else if (deployName && this.#deployment?.synced && deployment === undefined) problem = `Deployment "${deployName}" not found in ${where}: create it, or fix kubernetes.deployment (or leave it empty to only route and drain)`;
+    if (this.#service?.synced && service === undefined)
+      problem = `Service "${svcName}" not found in ${where}: create it, or fix kubernetes.service / kubernetes.namespace`;
+    else if (service !== undefined && podSelector === '')
+      problem = `Service "${ns}/${svcName}" has no selector: glidepath needs a Service that selects the Deployment's pods`;
+    else if (deployName && this.#deployment?.synced && deployment === undefined)
+      problem = `Deployment "${deployName}" not found in ${where}: create it, or fix kubernetes.deployment (or leave it empty to only route and drain)`;
     const port = service !== undefined ? resolvePort(service, this.#settings.port) : undefined;
     if (problem === undefined && typeof port === 'string') problem = port;
     this.#objectProblem(problem);
@@ -258,8 +334,13 @@ export class KubernetesDiscovery implements DiscoverySource {
     // visible to the controller (deploymentMissing) even though its ReplicaSets cannot be watched.
     if (deployName !== '' ? this.#deployment?.synced === true : this.#replicaSets !== undefined) {
       const view = buildClusterView({
-        namespace: ns, service: svcName, deploymentName: deployName, deployment,
-        replicaSets: this.#replicaSets?.list() ?? [], pods: this.#pods?.list() ?? [], synced: allSynced,
+        namespace: ns,
+        service: svcName,
+        deploymentName: deployName,
+        deployment,
+        replicaSets: this.#replicaSets?.list() ?? [],
+        pods: this.#pods?.list() ?? [],
+        synced: allSynced,
         deploymentListed: this.#deployment?.synced === true,
       });
       const key = JSON.stringify(view);

@@ -69,20 +69,37 @@ export function kubernetesError(request: RequestDescription, err: unknown, serve
   const what = `${request.verb} ${qualified(request.resource, request.group)} in namespace "${request.namespace}"`;
   const said = serverMessage(cause);
   if (status === 403) {
-    return new GlidepathError('GP_KUBERNETES_FORBIDDEN',
+    return new GlidepathError(
+      'GP_KUBERNETES_FORBIDDEN',
       `forbidden to ${what} (HTTP 403${said ? `: ${said}` : ''}); grant glidepath's ServiceAccount a Role in "${request.namespace}" with ` +
-      `apiGroups: ["${request.group}"], resources: ["${request.resource}"], verbs: ["get", "list", "watch"] and a RoleBinding to it`, { cause });
+        `apiGroups: ["${request.group}"], resources: ["${request.resource}"], verbs: ["get", "list", "watch"] and a RoleBinding to it`,
+      { cause },
+    );
   }
   if (status === 401) {
-    return new GlidepathError('GP_KUBERNETES_UNAUTHORIZED',
-      `the API server at ${server} rejected the credentials to ${what} (HTTP 401): check the token or client certificate of kubernetes.kubeconfig, or the pod's service-account token`, { cause });
+    return new GlidepathError(
+      'GP_KUBERNETES_UNAUTHORIZED',
+      `the API server at ${server} rejected the credentials to ${what} (HTTP 401): check the token or client certificate of kubernetes.kubeconfig, or the pod's service-account token`,
+      { cause },
+    );
   }
   if (status === 404) {
-    return new GlidepathError('GP_KUBERNETES_NOT_FOUND',
-      `the API server at ${server} does not serve ${qualified(request.resource, request.group)} (HTTP 404 to ${request.verb}${said ? `: ${said}` : ''}); EndpointSlices need Kubernetes 1.21 or newer`, { cause });
+    return new GlidepathError(
+      'GP_KUBERNETES_NOT_FOUND',
+      `the API server at ${server} does not serve ${qualified(request.resource, request.group)} (HTTP 404 to ${request.verb}${said ? `: ${said}` : ''}); EndpointSlices need Kubernetes 1.21 or newer`,
+      { cause },
+    );
   }
   if (status !== undefined) {
-    return new GlidepathError('GP_KUBERNETES_SERVER_ERROR', `the API server at ${server} answered HTTP ${status} to ${what}${said ? `: ${said}` : ''}; retrying with back-off`, { cause });
+    return new GlidepathError(
+      'GP_KUBERNETES_SERVER_ERROR',
+      `the API server at ${server} answered HTTP ${status} to ${what}${said ? `: ${said}` : ''}; retrying with back-off`,
+      { cause },
+    );
   }
-  return new GlidepathError('GP_KUBERNETES_UNREACHABLE', `cannot reach the API server at ${server} to ${what} (${networkCause(cause)}); retrying with back-off, the last good endpoints stay in force`, { cause });
+  return new GlidepathError(
+    'GP_KUBERNETES_UNREACHABLE',
+    `cannot reach the API server at ${server} to ${what} (${networkCause(cause)}); retrying with back-off, the last good endpoints stay in force`,
+    { cause },
+  );
 }

@@ -94,7 +94,14 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     this.#random = options.random ?? Math.random;
     let resolve!: () => void;
     this.#firstSync = { promise: new Promise<void>((r) => (resolve = r)), resolve };
-    this.#informer = new k8s.ListWatch<T>(options.path, new GuardedWatch(options.kubeConfig, this), () => this.#list(), false, options.labelSelector, options.fieldSelector);
+    this.#informer = new k8s.ListWatch<T>(
+      options.path,
+      new GuardedWatch(options.kubeConfig, this),
+      () => this.#list(),
+      false,
+      options.labelSelector,
+      options.fieldSelector,
+    );
     const changed = (): void => {
       this.#lastEventAt = Date.now();
       options.onChange();
@@ -157,7 +164,9 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
       restarts: this.#restarts,
       lastEventAt: iso(this.#lastEventAt),
       lastListAt: iso(this.#lastListAt),
-      lastError: this.#lastError ? { code: this.#lastError.code, message: this.#lastError.message, at: new Date(this.#lastError.at).toISOString() } : null,
+      lastError: this.#lastError
+        ? { code: this.#lastError.code, message: this.#lastError.message, at: new Date(this.#lastError.at).toISOString() }
+        : null,
     };
   }
 
@@ -177,7 +186,10 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
       list = await Promise.race([
         this.#options.list(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${this.#options.listTimeoutMs} ms`), { name: 'TimeoutError' })), this.#options.listTimeoutMs);
+          timer = setTimeout(
+            () => reject(Object.assign(new Error(`no answer within ${this.#options.listTimeoutMs} ms`), { name: 'TimeoutError' })),
+            this.#options.listTimeoutMs,
+          );
         }),
       ]);
     } catch (err) {
@@ -256,7 +268,12 @@ class GuardedWatch extends k8s.Watch {
     this.#owner = owner;
   }
 
-  override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
     if (this.#owner.stopped) return new AbortController();
     let finished = false;
     const onDone = (err: unknown): void => {

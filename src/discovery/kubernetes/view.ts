@@ -89,7 +89,11 @@ export interface DeploymentView {
   readonly templateHash: string | undefined;
   /** Name of that ReplicaSet (the "new" one); undefined until it exists. */
   readonly newReplicaSet: string | undefined;
-  readonly strategy: { readonly type: string; readonly maxSurge: string | number | undefined; readonly maxUnavailable: string | number | undefined };
+  readonly strategy: {
+    readonly type: string;
+    readonly maxSurge: string | number | undefined;
+    readonly maxUnavailable: string | number | undefined;
+  };
   readonly conditions: readonly ConditionView[];
 }
 

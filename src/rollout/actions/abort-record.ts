@@ -35,14 +35,19 @@ function evidenceSummary(e: Evidence): Record<string, unknown> {
     canaryAttempts: e.canaryAttempts,
     stableAttempts: e.stableAttempts,
     stepCanaryAttempts: e.stepCanaryAttempts,
-    lnE: num(e.lnE), lnEThreshold: num(e.lnEThreshold),
-    lnSR: num(e.lnSR), lnSRThreshold: num(e.lnSRThreshold),
+    lnE: num(e.lnE),
+    lnEThreshold: num(e.lnEThreshold),
+    lnSR: num(e.lnSR),
+    lnSRThreshold: num(e.lnSRThreshold),
     components: e.components.map((c) => ({ name: c.name, lnE: num(c.lnE), lnSR: num(c.lnSR), events: c.events, active: c.active })),
     rateRatio: e.rateRatio ? { lower: num(e.rateRatio.lower), upper: num(e.rateRatio.upper) } : null,
     latencyThresholdsMs: e.latencyThresholdsMs ? e.latencyThresholdsMs.map(num) : null,
     budget: {
-      clientRequests: e.budget.clientRequests, excessFailures: num(e.budget.excessFailures),
-      ratio: num(e.budget.ratio), limit: num(e.budget.limit), remaining: num(e.budget.remaining),
+      clientRequests: e.budget.clientRequests,
+      excessFailures: num(e.budget.excessFailures),
+      ratio: num(e.budget.ratio),
+      limit: num(e.budget.limit),
+      remaining: num(e.budget.remaining),
     },
   };
 }
@@ -69,10 +74,13 @@ export function abortRecordJson(input: AbortRecordInput, maxBytes = MAX_ABORT_RE
   if (room > 16) {
     let message = input.message.slice(0, room);
     // Escapes and multi-byte characters make the JSON longer than the slice; shorten until it fits.
-    while (bytes(json = JSON.stringify({ ...base, message: `${message}…`, evidence, truncated: true })) > maxBytes) message = message.slice(0, Math.floor(message.length * 0.9));
+    while (bytes((json = JSON.stringify({ ...base, message: `${message}…`, evidence, truncated: true }))) > maxBytes)
+      message = message.slice(0, Math.floor(message.length * 0.9));
     return json;
   }
   json = JSON.stringify({ ...base, message: input.message.slice(0, 200), evidence: null, truncated: true });
   if (bytes(json) <= maxBytes) return json;
-  throw new RangeError(`abort record cannot fit in ${maxBytes} bytes even without evidence: version names are ${bytes(input.canary) + bytes(input.stable)} bytes`);
+  throw new RangeError(
+    `abort record cannot fit in ${maxBytes} bytes even without evidence: version names are ${bytes(input.canary) + bytes(input.stable)} bytes`,
+  );
 }

@@ -13,9 +13,7 @@ import type { Operation } from './errors.ts';
 
 /** Where the credentials come from: a loaded KubeConfig, a kubeconfig file, or in-cluster. */
 export type KubeConfigSource =
-  | k8s.KubeConfig
-  | { readonly kubeconfig: string; readonly context?: string }
-  | { readonly inCluster: true; readonly pathPrefix?: string };
+  k8s.KubeConfig | { readonly kubeconfig: string; readonly context?: string } | { readonly inCluster: true; readonly pathPrefix?: string };
 
 /** Loads a KubeConfig: a file (with an optional context), or the pod's service account. */
 export function loadKubeConfig(source: KubeConfigSource): k8s.KubeConfig {
@@ -28,11 +26,23 @@ export function loadKubeConfig(source: KubeConfigSource): k8s.KubeConfig {
   try {
     kc.loadFromFile(source.kubeconfig);
   } catch (err) {
-    throw new GlidepathError('GP_CONFIG_INVALID', `kubeconfig ${source.kubeconfig} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new GlidepathError(
+      'GP_CONFIG_INVALID',
+      `kubeconfig ${source.kubeconfig} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   if (source.context) {
     if (!kc.getContextObject(source.context)) {
-      throw new GlidepathError('GP_CONFIG_INVALID', `kubeconfig ${source.kubeconfig} has no context ${JSON.stringify(source.context)} (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+      throw new GlidepathError(
+        'GP_CONFIG_INVALID',
+        `kubeconfig ${source.kubeconfig} has no context ${JSON.stringify(source.context)} (it has ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     kc.setCurrentContext(source.context);
   }
@@ -66,7 +76,14 @@ export class KubeClient {
   constructor(source: KubeConfigSource, options: KubeClientOptions = {}) {
     this.kubeConfig = loadKubeConfig(source);
     const cluster = this.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new KubernetesError('GP_KUBERNETES_UNREACHABLE', 'the kubeconfig has no current cluster: set current-context, or pass --kubeconfig with a context', { verb: 'connect', group: '', resource: '', namespace: '' }, 0, false);
+    if (!cluster)
+      throw new KubernetesError(
+        'GP_KUBERNETES_UNREACHABLE',
+        'the kubeconfig has no current cluster: set current-context, or pass --kubeconfig with a context',
+        { verb: 'connect', group: '', resource: '', namespace: '' },
+        0,
+        false,
+      );
     this.server = cluster.server.replace(/\/+$/, '');
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#fieldManager = options.fieldManager ?? 'glidepath';
@@ -78,7 +95,12 @@ export class KubeClient {
   }
 
   /** One request; resolves with the parsed JSON body of a 2xx answer, rejects with a KubernetesError. */
-  async request<T>(op: Operation, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T>(
+    op: Operation,
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
     if (method !== 'GET' && method !== 'DELETE') url.searchParams.set('fieldManager', this.#fieldManager);
@@ -88,8 +110,14 @@ export class KubeClient {
     } catch (err) {
       // Raised before any byte is sent: an unusable kubeconfig (http without skipTLSVerify, a
       // missing certificate file, a failing exec plugin). Retrying the same call cannot help.
-      throw new KubernetesError('GP_KUBERNETES_UNREACHABLE',
-        `${op.verb} ${op.resource}: the kubeconfig for ${this.server} cannot be used: ${err instanceof Error ? err.message : String(err)}`, op, 0, false, { cause: err });
+      throw new KubernetesError(
+        'GP_KUBERNETES_UNREACHABLE',
+        `${op.verb} ${op.resource}: the kubeconfig for ${this.server} cannot be used: ${err instanceof Error ? err.message : String(err)}`,
+        op,
+        0,
+        false,
+        { cause: err },
+      );
     }
     ctx.setHeaderParam('Accept', 'application/json');
     if (options.body !== undefined) {
@@ -110,7 +138,14 @@ export class KubeClient {
     try {
       return JSON.parse(text) as T;
     } catch (err) {
-      throw new KubernetesError('GP_KUBERNETES_SERVER_ERROR', `${op.verb} ${op.resource}: the API server at ${this.server} answered ${status} with a body that is not JSON`, op, status, true, { cause: err });
+      throw new KubernetesError(
+        'GP_KUBERNETES_SERVER_ERROR',
+        `${op.verb} ${op.resource}: the API server at ${this.server} answered ${status} with a body that is not JSON`,
+        op,
+        status,
+        true,
+        { cause: err },
+      );
     }
   }
 }

@@ -25,7 +25,14 @@ export class KubernetesError extends GlidepathError {
   readonly httpStatus: number;
   readonly operation: Operation;
 
-  constructor(code: ErrorCode, message: string, operation: Operation, httpStatus: number, retryable: boolean, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    operation: Operation,
+    httpStatus: number,
+    retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.name = 'KubernetesError';
     this.retryable = retryable;
@@ -67,19 +74,34 @@ export function fromStatus(op: Operation, httpStatus: number, body: string): Kub
   const said = status.message ? `: ${status.message}` : '';
   const what = describe(op);
   if (httpStatus === 401) {
-    return new KubernetesError('GP_KUBERNETES_FORBIDDEN',
+    return new KubernetesError(
+      'GP_KUBERNETES_FORBIDDEN',
       `${what} was refused (401 Unauthorized): the API server did not accept glidepath's credentials; check the kubeconfig user or the service account token`,
-      op, httpStatus, false);
+      op,
+      httpStatus,
+      false,
+    );
   }
   if (httpStatus === 403) {
     // The authorizer's message names the user: `User "system:serviceaccount:shop:glidepath" cannot patch …`.
     const user = /User "([^"]*)"/.exec(status.message ?? '')?.[1];
     const fix = `grant verb ${op.verb} on ${groupResource(op)}${op.alternative ? ` (or ${op.alternative})` : ''}`;
-    return new KubernetesError('GP_KUBERNETES_FORBIDDEN', `${what} is forbidden for ${user ?? "glidepath's credentials"}: ${fix}`, op, httpStatus, false);
+    return new KubernetesError(
+      'GP_KUBERNETES_FORBIDDEN',
+      `${what} is forbidden for ${user ?? "glidepath's credentials"}: ${fix}`,
+      op,
+      httpStatus,
+      false,
+    );
   }
   if (httpStatus === 404) {
-    return new KubernetesError('GP_KUBERNETES_NOT_FOUND',
-      `${what}: not found${said}; check the name and the namespace glidepath was given`, op, httpStatus, false);
+    return new KubernetesError(
+      'GP_KUBERNETES_NOT_FOUND',
+      `${what}: not found${said}; check the name and the namespace glidepath was given`,
+      op,
+      httpStatus,
+      false,
+    );
   }
   if (httpStatus === 409) {
     return new KubernetesError('GP_KUBERNETES_CONFLICT', `${what} met a concurrent edit (409)${said}`, op, httpStatus, true);
@@ -93,12 +115,20 @@ export function fromStatus(op: Operation, httpStatus: number, body: string): Kub
 /** The error for a request that got no HTTP answer (refused, reset, DNS, TLS, timeout). */
 export function unreachable(op: Operation, server: string, err: unknown): KubernetesError {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  const detail = e?.name === 'TimeoutError' ? 'no answer within the request timeout'
-    : e?.cause?.code ? `${e.cause.code}${e.cause.message ? ` (${e.cause.message})` : ''}`
-      : e?.cause?.message ?? e?.message ?? String(err);
-  return new KubernetesError('GP_KUBERNETES_UNREACHABLE',
+  const detail =
+    e?.name === 'TimeoutError'
+      ? 'no answer within the request timeout'
+      : e?.cause?.code
+        ? `${e.cause.code}${e.cause.message ? ` (${e.cause.message})` : ''}`
+        : (e?.cause?.message ?? e?.message ?? String(err));
+  return new KubernetesError(
+    'GP_KUBERNETES_UNREACHABLE',
     `${describe(op)}: the Kubernetes API at ${server} is unreachable: ${detail}; check that the API server runs and the kubeconfig server address`,
-    op, 0, true, { cause: err });
+    op,
+    0,
+    true,
+    { cause: err },
+  );
 }
 
 /** True for errors a later identical call may not meet: 5xx, 429, network, conflicts. */

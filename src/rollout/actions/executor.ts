@@ -101,7 +101,9 @@ export class ActionExecutor {
     const tail = this.#queue[this.#queue.length - 1];
     if (options.key !== undefined && tail && tail.key === options.key) return tail.promise as Promise<Outcome<T>>;
     let resolve!: (o: Outcome<unknown>) => void;
-    const promise = new Promise<Outcome<unknown>>((r) => { resolve = r; });
+    const promise = new Promise<Outcome<unknown>>((r) => {
+      resolve = r;
+    });
     this.#queue.push({ kind, key: options.key, fn, maxAttempts: options.maxAttempts ?? this.#maxAttempts, promise, resolve });
     if (!this.#running) void this.#drain();
     return promise as Promise<Outcome<T>>;
@@ -138,7 +140,7 @@ export class ActionExecutor {
 
   #kind(kind: string): KindState {
     let s = this.#kinds.get(kind);
-    if (!s) this.#kinds.set(kind, s = { succeeded: 0, failed: 0, lastSuccessAt: null, lastError: null, retrying: false });
+    if (!s) this.#kinds.set(kind, (s = { succeeded: 0, failed: 0, lastSuccessAt: null, lastError: null, retrying: false }));
     return s;
   }
 
@@ -166,7 +168,10 @@ export class ActionExecutor {
         const retryable = this.#retryable(thrown);
         state.lastError = {
           code: (error as { code?: unknown }).code !== undefined ? String((error as { code?: unknown }).code) : 'ERROR',
-          message: error.message, at: this.#clock.wallNow(), attempts: attempt, retryable,
+          message: error.message,
+          at: this.#clock.wallNow(),
+          attempts: attempt,
+          retryable,
         };
         if (!retryable || attempt >= job.maxAttempts || this.#closed) {
           state.failed++;
@@ -176,7 +181,9 @@ export class ActionExecutor {
         const delay = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempt - 1));
         state.retrying = true;
         this.#onRetry?.(job.kind, error, attempt, delay);
-        await new Promise<void>((wake) => { this.#sleep = { timer: this.#clock.setTimeout(wake, delay), wake }; });
+        await new Promise<void>((wake) => {
+          this.#sleep = { timer: this.#clock.setTimeout(wake, delay), wake };
+        });
         this.#sleep = undefined;
         if (this.#closed) {
           state.failed++;

@@ -11,7 +11,15 @@ import type { KubeConfigSource } from './client.ts';
 import { KubernetesError } from './errors.ts';
 import type { Operation } from './errors.ts';
 import { MAX_ABORT_RECORD_BYTES } from './abort-record.ts';
-import { checkAnnotationKey, equalIgnoreHash, labelSelectorString, POD_TEMPLATE_HASH, REVISION, rollbackAnnotations, withoutHashLabel } from './template.ts';
+import {
+  checkAnnotationKey,
+  equalIgnoreHash,
+  labelSelectorString,
+  POD_TEMPLATE_HASH,
+  REVISION,
+  rollbackAnnotations,
+  withoutHashLabel,
+} from './template.ts';
 import type { LabelSelector } from './template.ts';
 import { ABORT_ANNOTATION, STATE_ANNOTATION } from './types.ts';
 import type { AbortActionKind, ActionResult, DeploymentActions, EventType, RollbackOptions } from './types.ts';
@@ -100,7 +108,10 @@ export class KubernetesActions implements DeploymentActions {
   #eventSeq = 0;
 
   constructor(config: KubeConfigSource | KubeClient, options: KubernetesActionsOptions) {
-    this.client = config instanceof KubeClient ? config : new KubeClient(config, { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
+    this.client =
+      config instanceof KubeClient
+        ? config
+        : new KubeClient(config, { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
     this.namespace = options.namespace;
     this.deployment = options.deployment;
     this.#component = options.component ?? 'glidepath';
@@ -114,7 +125,14 @@ export class KubernetesActions implements DeploymentActions {
   }
 
   #op(verb: string, alternative?: string): Operation {
-    return { verb, group: 'apps', resource: 'deployments', namespace: this.namespace, name: this.deployment, ...(alternative ? { alternative } : {}) };
+    return {
+      verb,
+      group: 'apps',
+      resource: 'deployments',
+      namespace: this.namespace,
+      name: this.deployment,
+      ...(alternative ? { alternative } : {}),
+    };
   }
 
   readDeployment(): Promise<DeploymentJson> {
@@ -139,14 +157,20 @@ export class KubernetesActions implements DeploymentActions {
         last = err;
       }
     }
-    throw new KubernetesError('GP_KUBERNETES_CONFLICT',
+    throw new KubernetesError(
+      'GP_KUBERNETES_CONFLICT',
       `${what} on deployments/${this.deployment} in namespace ${this.namespace} met a concurrent edit on each of ${this.#conflictRetries + 1} tries; something else keeps writing the Deployment (another glidepath with the same target?)`,
-      last?.operation ?? this.#op('patch'), 409, true, { cause: last });
+      last?.operation ?? this.#op('patch'),
+      409,
+      true,
+      { cause: last },
+    );
   }
 
   async setPaused(paused: boolean): Promise<ActionResult> {
     const d = await this.readDeployment();
-    if ((d.spec.paused === true) === paused) return { changed: false, detail: `deployments/${this.deployment} already ${paused ? 'paused' : 'running'}` };
+    if ((d.spec.paused === true) === paused)
+      return { changed: false, detail: `deployments/${this.deployment} already ${paused ? 'paused' : 'running'}` };
     // kubectl rollout pause|resume send exactly these (null removes the field).
     await this.#patch({ spec: { paused: paused ? true : null } }, STRATEGIC_MERGE_PATCH);
     return { changed: true, detail: `${paused ? 'paused' : 'resumed'} deployments/${this.deployment}` };
@@ -166,8 +190,10 @@ export class KubernetesActions implements DeploymentActions {
   async #replicaSets(d: DeploymentJson): Promise<ReplicaSetJson[]> {
     const list = await this.client.request<{ items: ReplicaSetJson[] }>(
       { verb: 'list', group: 'apps', resource: 'replicasets', namespace: this.namespace },
-      'GET', `/apis/apps/v1/namespaces/${encodeURIComponent(this.namespace)}/replicasets`,
-      { query: { labelSelector: labelSelectorString(d.spec.selector) } });
+      'GET',
+      `/apis/apps/v1/namespaces/${encodeURIComponent(this.namespace)}/replicasets`,
+      { query: { labelSelector: labelSelectorString(d.spec.selector) } },
+    );
     return list.items.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.controller === true && o.uid === d.metadata.uid));
   }
 
@@ -175,26 +201,38 @@ export class KubernetesActions implements DeploymentActions {
     return this.#withConflictRetries('rollback', async () => {
       const d = await this.readDeployment();
       const owned = await this.#replicaSets(d);
-      const find = (v: string): ReplicaSetJson | undefined => owned.find((rs) => rs.metadata.name === v) ?? owned.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === v);
+      const find = (v: string): ReplicaSetJson | undefined =>
+        owned.find((rs) => rs.metadata.name === v) ?? owned.find((rs) => rs.metadata.labels?.[POD_TEMPLATE_HASH] === v);
       const target = find(stable);
       if (!target) {
-        throw new KubernetesError('GP_KUBERNETES_NOT_FOUND',
+        throw new KubernetesError(
+          'GP_KUBERNETES_NOT_FOUND',
           `rollback of deployments/${this.deployment} in namespace ${this.namespace}: no ReplicaSet it controls is named or has pod-template-hash ${JSON.stringify(stable)} ` +
-          `(it has ${owned.map((rs) => rs.metadata.name).join(', ') || 'none'}); was it pruned by revisionHistoryLimit?`,
-          { verb: 'list', group: 'apps', resource: 'replicasets', namespace: this.namespace }, 404, false);
+            `(it has ${owned.map((rs) => rs.metadata.name).join(', ') || 'none'}); was it pruned by revisionHistoryLimit?`,
+          { verb: 'list', group: 'apps', resource: 'replicasets', namespace: this.namespace },
+          404,
+          false,
+        );
       }
       const rsName = target.metadata.name;
       const revision = target.metadata.annotations?.[REVISION] ?? '?';
       const bad = options.canary === undefined ? undefined : find(options.canary);
       if (bad && !equalIgnoreHash(bad.spec.template, d.spec.template) && !equalIgnoreHash(target.spec.template, d.spec.template)) {
-        return { changed: false, detail: `deployments/${this.deployment} no longer has the template of ${bad.metadata.name}: changed since the abort, so not rolled back (a new rollout)` };
+        return {
+          changed: false,
+          detail: `deployments/${this.deployment} no longer has the template of ${bad.metadata.name}: changed since the abort, so not rolled back (a new rollout)`,
+        };
       }
       const guard = { op: 'replace', path: '/metadata/resourceVersion', value: d.metadata.resourceVersion };
       if (equalIgnoreHash(target.spec.template, d.spec.template)) {
-        if (d.spec.paused !== true) return { changed: false, detail: `deployments/${this.deployment} already has the template of ${rsName} (revision ${revision})` };
+        if (d.spec.paused !== true)
+          return { changed: false, detail: `deployments/${this.deployment} already has the template of ${rsName} (revision ${revision})` };
         // Template restored by an earlier attempt that did not get to unpause (or paused since).
         await this.#patch([guard, { op: 'replace', path: '/spec/paused', value: false }], JSON_PATCH);
-        return { changed: true, detail: `resumed deployments/${this.deployment}, which already had the template of ${rsName} (revision ${revision})` };
+        return {
+          changed: true,
+          detail: `resumed deployments/${this.deployment}, which already had the template of ${rsName} (revision ${revision})`,
+        };
       }
       // kubectl rollout undo's patch (rollback.go getDeploymentPatch), plus two things: the
       // resourceVersion precondition, so a template someone changed meanwhile is never overwritten
@@ -217,22 +255,39 @@ export class KubernetesActions implements DeploymentActions {
     const message = fullMessage.length > MAX_EVENT_MESSAGE ? `${fullMessage.slice(0, MAX_EVENT_MESSAGE - 1)}…` : fullMessage;
     const d = await this.readDeployment();
     const involvedObject = {
-      kind: 'Deployment', apiVersion: 'apps/v1', namespace: this.namespace, name: d.metadata.name,
-      uid: d.metadata.uid, resourceVersion: d.metadata.resourceVersion,
+      kind: 'Deployment',
+      apiVersion: 'apps/v1',
+      namespace: this.namespace,
+      name: d.metadata.name,
+      uid: d.metadata.uid,
+      resourceVersion: d.metadata.resourceVersion,
     };
     // client-go's aggregation key (tools/record/events_cache.go getEventKey) without fieldPath.
     const key = JSON.stringify([this.#component, d.metadata.uid, type, reason, message]);
     const now = metaTime(this.#clock.wallNow());
     const eventsPath = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/events`;
-    const eventsOp = (verb: string, name?: string): Operation => ({ verb, group: '', resource: 'events', namespace: this.namespace, ...(name ? { name } : {}) });
-    const seen = this.#events.get(key) ?? await this.#findEvent(eventsPath, eventsOp('list'), d.metadata.uid, type, reason, message);
+    const eventsOp = (verb: string, name?: string): Operation => ({
+      verb,
+      group: '',
+      resource: 'events',
+      namespace: this.namespace,
+      ...(name ? { name } : {}),
+    });
+    const seen = this.#events.get(key) ?? (await this.#findEvent(eventsPath, eventsOp('list'), d.metadata.uid, type, reason, message));
     if (seen) {
       try {
         // What client-go's recorder sends for a repeat: count, lastTimestamp and message.
-        const ev = await this.client.request<EventJson>(eventsOp('patch', seen.name), 'PATCH', `${eventsPath}/${encodeURIComponent(seen.name)}`,
-          { body: { count: seen.count + 1, lastTimestamp: now, message }, contentType: STRATEGIC_MERGE_PATCH });
+        const ev = await this.client.request<EventJson>(
+          eventsOp('patch', seen.name),
+          'PATCH',
+          `${eventsPath}/${encodeURIComponent(seen.name)}`,
+          { body: { count: seen.count + 1, lastTimestamp: now, message }, contentType: STRATEGIC_MERGE_PATCH },
+        );
         this.#events.set(key, { name: seen.name, count: ev.count ?? seen.count + 1 });
-        return { changed: true, detail: `Event ${reason} on deployments/${this.deployment} repeated (count ${ev.count ?? seen.count + 1})` };
+        return {
+          changed: true,
+          detail: `Event ${reason} on deployments/${this.deployment} repeated (count ${ev.count ?? seen.count + 1})`,
+        };
       } catch (err) {
         // Expired (the apiserver's --event-ttl) or deleted: record it afresh, as client-go does.
         if (!(err instanceof KubernetesError) || err.httpStatus !== 404) throw err;
@@ -244,12 +299,19 @@ export class KubernetesActions implements DeploymentActions {
     const name = `${this.deployment}.${nanos.toString(16)}`;
     await this.client.request<EventJson>(eventsOp('create'), 'POST', eventsPath, {
       body: {
-        apiVersion: 'v1', kind: 'Event',
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { name, namespace: this.namespace },
-        involvedObject, reason, message, type,
+        involvedObject,
+        reason,
+        message,
+        type,
         source: { component: this.#component },
-        firstTimestamp: now, lastTimestamp: now, count: 1,
-        reportingComponent: this.#component, reportingInstance: this.#instance.slice(0, 128),
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+        reportingComponent: this.#component,
+        reportingInstance: this.#instance.slice(0, 128),
       },
     });
     this.#events.set(key, { name, count: 1 });
@@ -257,8 +319,17 @@ export class KubernetesActions implements DeploymentActions {
   }
 
   /** After a restart the cache is empty; an earlier identical Event is found on the server instead. */
-  async #findEvent(path: string, op: Operation, uid: string, type: string, reason: string, message: string): Promise<{ name: string; count: number } | undefined> {
-    const list = await this.client.request<{ items: EventJson[] }>(op, 'GET', path, { query: { fieldSelector: `involvedObject.uid=${uid},reason=${reason}` } });
+  async #findEvent(
+    path: string,
+    op: Operation,
+    uid: string,
+    type: string,
+    reason: string,
+    message: string,
+  ): Promise<{ name: string; count: number } | undefined> {
+    const list = await this.client.request<{ items: EventJson[] }>(op, 'GET', path, {
+      query: { fieldSelector: `involvedObject.uid=${uid},reason=${reason}` },
+    });
     const same = list.items
       .filter((e) => e.type === type && e.message === message && e.source?.component === this.#component)
       .sort((a, b) => String(b.lastTimestamp ?? '').localeCompare(String(a.lastTimestamp ?? '')))[0];
@@ -268,7 +339,8 @@ export class KubernetesActions implements DeploymentActions {
   async annotate(key: string, value: string | null): Promise<ActionResult> {
     this.#checkAnnotation(key, value, MAX_ANNOTATION_BYTES);
     const d = await this.readDeployment();
-    if ((d.metadata.annotations?.[key] ?? null) === value) return { changed: false, detail: `${key} already ${value === null ? 'absent' : 'set'}` };
+    if ((d.metadata.annotations?.[key] ?? null) === value)
+      return { changed: false, detail: `${key} already ${value === null ? 'absent' : 'set'}` };
     // A merge patch of one key: concurrent edits of anything else are kept.
     await this.#patch({ metadata: { annotations: { [key]: value } } }, MERGE_PATCH);
     return { changed: true, detail: `${value === null ? 'removed' : 'set'} ${key} on deployments/${this.deployment}` };
@@ -280,8 +352,13 @@ export class KubernetesActions implements DeploymentActions {
     if (bad) throw new KubernetesError('GP_KUBERNETES_REJECTED', bad, op, 0, false);
     const size = value === null ? 0 : Buffer.byteLength(value, 'utf8');
     if (size > max) {
-      throw new KubernetesError('GP_KUBERNETES_REJECTED',
-        `annotation ${key} would be ${size} bytes; glidepath keeps its annotations under ${max} bytes (Kubernetes allows 256 KiB for all of an object's annotations together)`, op, 0, false);
+      throw new KubernetesError(
+        'GP_KUBERNETES_REJECTED',
+        `annotation ${key} would be ${size} bytes; glidepath keeps its annotations under ${max} bytes (Kubernetes allows 256 KiB for all of an object's annotations together)`,
+        op,
+        0,
+        false,
+      );
     }
   }
 
@@ -294,7 +371,9 @@ export class KubernetesActions implements DeploymentActions {
     try {
       JSON.parse(json);
     } catch (err) {
-      return Promise.reject(new GlidepathError('GP_KUBERNETES_REJECTED', `rollout state must be JSON: ${err instanceof Error ? err.message : String(err)}`));
+      return Promise.reject(
+        new GlidepathError('GP_KUBERNETES_REJECTED', `rollout state must be JSON: ${err instanceof Error ? err.message : String(err)}`),
+      );
     }
     return this.updateState(() => json);
   }
@@ -308,14 +387,25 @@ export class KubernetesActions implements DeploymentActions {
       this.#checkAnnotation(STATE_ANNOTATION, next, MAX_STATE_BYTES);
       // metadata.resourceVersion in a patch is a precondition: a write based on a stale read is
       // answered 409 (as `kubectl annotate --resource-version` relies on), and the read is redone.
-      await this.#patch({ metadata: { resourceVersion: d.metadata.resourceVersion, annotations: { [STATE_ANNOTATION]: next } } }, MERGE_PATCH);
+      await this.#patch(
+        { metadata: { resourceVersion: d.metadata.resourceVersion, annotations: { [STATE_ANNOTATION]: next } } },
+        MERGE_PATCH,
+      );
       return { changed: true, detail: `rollout state saved on deployments/${this.deployment}` };
     });
   }
 
   recordAbort(recordJson: string): Promise<ActionResult> {
     if (Buffer.byteLength(recordJson, 'utf8') > MAX_ABORT_RECORD_BYTES) {
-      return Promise.reject(new KubernetesError('GP_KUBERNETES_REJECTED', `abort record is over ${MAX_ABORT_RECORD_BYTES} bytes; build it with abortRecordJson()`, this.#op('patch'), 0, false));
+      return Promise.reject(
+        new KubernetesError(
+          'GP_KUBERNETES_REJECTED',
+          `abort record is over ${MAX_ABORT_RECORD_BYTES} bytes; build it with abortRecordJson()`,
+          this.#op('patch'),
+          0,
+          false,
+        ),
+      );
     }
     return this.annotate(ABORT_ANNOTATION, recordJson);
   }

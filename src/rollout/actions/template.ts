@@ -86,7 +86,10 @@ export function equalIgnoreHash(a: TemplateLike, b: TemplateLike): boolean {
  * was last new, so taking them would put a stale rollout state back and erase the abort record
  * written for this very rollback.
  */
-export function rollbackAnnotations(deployment: Record<string, string> | undefined, replicaSet: Record<string, string> | undefined): Record<string, string> {
+export function rollbackAnnotations(
+  deployment: Record<string, string> | undefined,
+  replicaSet: Record<string, string> | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(deployment ?? {})) {
     if (ANNOTATIONS_TO_SKIP.has(k) || k.startsWith(GLIDEPATH_ANNOTATION_PREFIX)) out[k] = v;
@@ -109,11 +112,20 @@ export function labelSelectorString(selector: LabelSelector | undefined): string
   for (const e of selector?.matchExpressions ?? []) {
     const values = [...(e.values ?? [])].sort().join(',');
     switch (e.operator) {
-      case 'In': parts.push(`${e.key} in (${values})`); break;
-      case 'NotIn': parts.push(`${e.key} notin (${values})`); break;
-      case 'Exists': parts.push(e.key); break;
-      case 'DoesNotExist': parts.push(`!${e.key}`); break;
-      default: throw new Error(`label selector operator ${JSON.stringify(e.operator)} is not one of In, NotIn, Exists, DoesNotExist`);
+      case 'In':
+        parts.push(`${e.key} in (${values})`);
+        break;
+      case 'NotIn':
+        parts.push(`${e.key} notin (${values})`);
+        break;
+      case 'Exists':
+        parts.push(e.key);
+        break;
+      case 'DoesNotExist':
+        parts.push(`!${e.key}`);
+        break;
+      default:
+        throw new Error(`label selector operator ${JSON.stringify(e.operator)} is not one of In, NotIn, Exists, DoesNotExist`);
     }
   }
   return parts.join(',');
@@ -121,7 +133,9 @@ export function labelSelectorString(selector: LabelSelector | undefined): string
 
 /** Annotation keys: an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters. */
 export function checkAnnotationKey(key: string): string | undefined {
-  const m = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/.exec(key);
+  const m = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/.exec(
+    key,
+  );
   if (!m) return `annotation key ${JSON.stringify(key)} is not a qualified name ([prefix/]name: alphanumerics, '-', '_', '.')`;
   if ((m[1]?.length ?? 0) > 253) return `annotation key ${JSON.stringify(key)} has a prefix longer than 253 characters`;
   if ((m[5]?.length ?? 0) > 63) return `annotation key ${JSON.stringify(key)} has a name longer than 63 characters`;

@@ -253,7 +253,13 @@ export class RolloutAnalysis implements OutcomeObserver {
   /** The evidence now: plain data, O(K) plus a few bisections; not for the request path. */
   evidence(): Evidence {
     const failure = component('failure-rate', this.#failure.lnE(), this.#failure.lnSR(), this.#failure.events, true);
-    const absolute = component('absolute-rate', this.#absolute.lnE(), this.#absolute.lnSR(), this.#absolute.requests, this.#absoluteActive());
+    const absolute = component(
+      'absolute-rate',
+      this.#absolute.lnE(),
+      this.#absolute.lnSR(),
+      this.#absolute.requests,
+      this.#absoluteActive(),
+    );
     const latency = component('latency', this.#latencyLnE(), this.#latencyLnSR(), this.#exceedances, this.#thresholds.ready);
     const advanceFailure = this.#advanceFailureLnE();
     const advanceLatency = this.#advanceLatencyLnE();
@@ -261,7 +267,12 @@ export class RolloutAnalysis implements OutcomeObserver {
     const proven = advanceLnE >= this.lnAdvanceThreshold;
     let needed = 0;
     if (!proven) {
-      needed = this.#niAbsolute.requestsNeeded(this.#stepCanaryFailures, this.#stepCanaryRequests, this.#niRelative.lnE(), this.lnAdvanceThreshold);
+      needed = this.#niAbsolute.requestsNeeded(
+        this.#stepCanaryFailures,
+        this.#stepCanaryRequests,
+        this.#niRelative.lnE(),
+        this.lnAdvanceThreshold,
+      );
       // When only the latency gate is missing, more canary traffic is still what it needs.
       if (needed === 0) needed = 1;
     }
@@ -281,7 +292,8 @@ export class RolloutAnalysis implements OutcomeObserver {
       abortDecidedAt: this.#abortDecidedAt,
       advance: { lnE: advanceLnE, lnThreshold: this.lnAdvanceThreshold, proven },
       requestsNeededToProve: needed,
-      rateRatio: events === 0 ? null : rateRatioConfidence(this.#stepCanaryEvents, this.#stepStableEvents, this.#stepRhoSum / events, this.alpha),
+      rateRatio:
+        events === 0 ? null : rateRatioConfidence(this.#stepCanaryEvents, this.#stepStableEvents, this.#stepRhoSum / events, this.alpha),
       latencyThresholdsMs: this.#thresholds.thresholdsMs(),
       budget: this.#budget.evidence(),
     };
@@ -332,9 +344,16 @@ export class RolloutAnalysis implements OutcomeObserver {
     const l90 = latency[1] as MixtureEProcess;
     const l99 = latency[2] as MixtureEProcess;
     const near =
-      this.#failure.maxL >= lnE || this.#failure.maxR >= r ||
-      this.#absolute.maxL >= lnE || this.#absolute.maxS >= lnSR ||
-      l50.maxL >= lnE || l50.maxR >= r || l90.maxL >= lnE || l90.maxR >= r || l99.maxL >= lnE || l99.maxR >= r;
+      this.#failure.maxL >= lnE ||
+      this.#failure.maxR >= r ||
+      this.#absolute.maxL >= lnE ||
+      this.#absolute.maxS >= lnSR ||
+      l50.maxL >= lnE ||
+      l50.maxR >= r ||
+      l90.maxL >= lnE ||
+      l90.maxR >= r ||
+      l99.maxL >= lnE ||
+      l99.maxR >= r;
     if (!near) return;
     const f = this.#failure.lnE();
     const a = this.#absolute.lnE();

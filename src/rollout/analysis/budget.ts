@@ -46,7 +46,8 @@ export class BudgetGuard {
     this.#minRequests = Math.ceil(1 / limit);
     const requests = carry?.clientRequests ?? 0;
     const excess = carry?.excessFailures ?? 0;
-    if (!(Number.isInteger(requests) && requests >= 0) || !Number.isFinite(excess)) throw new Error(`budget carry ${JSON.stringify(carry)}: clientRequests must be a whole number ≥ 0 and excessFailures finite`);
+    if (!(Number.isInteger(requests) && requests >= 0) || !Number.isFinite(excess))
+      throw new Error(`budget carry ${JSON.stringify(carry)}: clientRequests must be a whole number ≥ 0 and excessFailures finite`);
     this.#requests = requests;
     this.#carriedExcess = excess;
   }
@@ -61,7 +62,11 @@ export class BudgetGuard {
       this.#stableRequests++;
       if (failed) this.#stableFailures++;
     }
-    return this.#requests >= this.#minRequests && (this.#canaryFailures > 0 || this.#carriedExcess > 0) && this.excess() > this.limit * this.#requests;
+    return (
+      this.#requests >= this.#minRequests &&
+      (this.#canaryFailures > 0 || this.#carriedExcess > 0) &&
+      this.excess() > this.limit * this.#requests
+    );
   }
 
   /** X = F_c − p̂_s·n_c (p̂_s = 0 before stable has served anything), plus any carried excess. */

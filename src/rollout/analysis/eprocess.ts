@@ -50,7 +50,8 @@ export class MixtureEProcess {
 
   constructor(grid: readonly number[], options: { nullRatio?: number; shiryaevRoberts?: boolean } = {}) {
     if (grid.length === 0) throw new Error('MixtureEProcess: the ratio grid is empty');
-    for (const r of grid) if (!(r >= 0) || !Number.isFinite(r)) throw new Error(`MixtureEProcess: grid ratio ${r} is not a finite number ≥ 0`);
+    for (const r of grid)
+      if (!(r >= 0) || !Number.isFinite(r)) throw new Error(`MixtureEProcess: grid ratio ${r} is not a finite number ≥ 0`);
     this.nullRatio = options.nullRatio ?? 1;
     if (!(this.nullRatio > 0)) throw new Error(`MixtureEProcess: null ratio ${this.nullRatio} must be > 0`);
     this.#withSR = options.shiryaevRoberts ?? true;

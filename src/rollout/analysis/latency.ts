@@ -101,6 +101,10 @@ export class PooledLatencyThresholds {
   /** Thresholds in ms (upper bucket edges) for p50, p90, p99, or null before enough samples. */
   thresholdsMs(): [number, number, number] | null {
     if (!this.ready) return null;
-    return [bucketUpperMs(this.thresholds[0] as number), bucketUpperMs(this.thresholds[1] as number), bucketUpperMs(this.thresholds[2] as number)];
+    return [
+      bucketUpperMs(this.thresholds[0] as number),
+      bucketUpperMs(this.thresholds[1] as number),
+      bucketUpperMs(this.thresholds[2] as number),
+    ];
   }
 }

@@ -7,8 +7,15 @@ import type { ResourceType } from './resources.ts';
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
 export const SERVER_VERSION = {
-  major: '1', minor: '32', gitVersion: 'v1.32.4', gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
-  buildDate: '2025-04-22T16:00:00Z', goVersion: 'go1.23.6', compiler: 'gc', platform: 'linux/amd64',
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.4',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2025-04-22T16:00:00Z',
+  goVersion: 'go1.23.6',
+  compiler: 'gc',
+  platform: 'linux/amd64',
 };
 
 export function apiVersions(serverAddress: string): unknown {
@@ -16,12 +23,20 @@ export function apiVersions(serverAddress: string): unknown {
 }
 
 function apiGroup(group: string): unknown {
-  const versions = groupVersions().filter((g) => g.group === group).map((g) => ({ groupVersion: `${group}/${g.version}`, version: g.version }));
+  const versions = groupVersions()
+    .filter((g) => g.group === group)
+    .map((g) => ({ groupVersion: `${group}/${g.version}`, version: g.version }));
   return { name: group, versions, preferredVersion: versions[0] };
 }
 
 export function apiGroupList(): unknown {
-  const groups = [...new Set(groupVersions().map((g) => g.group).filter((g) => g !== ''))];
+  const groups = [
+    ...new Set(
+      groupVersions()
+        .map((g) => g.group)
+        .filter((g) => g !== ''),
+    ),
+  ];
   return { kind: 'APIGroupList', apiVersion: 'v1', groups: groups.map(apiGroup) };
 }
 
@@ -32,7 +47,16 @@ export function apiGroupDoc(group: string): unknown | undefined {
 
 function subresourceEntries(rt: ResourceType): unknown[] {
   return rt.subresources.map((sub) => {
-    if (sub === 'scale') return { name: `${rt.plural}/scale`, singularName: '', namespaced: rt.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] };
+    if (sub === 'scale')
+      return {
+        name: `${rt.plural}/scale`,
+        singularName: '',
+        namespaced: rt.namespaced,
+        group: 'autoscaling',
+        version: 'v1',
+        kind: 'Scale',
+        verbs: ['get', 'patch', 'update'],
+      };
     if (sub === 'log') return { name: `${rt.plural}/log`, singularName: '', namespaced: rt.namespaced, kind: 'Pod', verbs: ['get'] };
     return { name: `${rt.plural}/${sub}`, singularName: '', namespaced: rt.namespaced, kind: rt.kind, verbs: ['get', 'patch', 'update'] };
   });
@@ -42,11 +66,18 @@ export function apiResourceList(group: string, version: string): unknown | undef
   const gv = groupVersions().find((g) => g.group === group && g.version === version);
   if (!gv) return undefined;
   return {
-    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version,
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/${version}` : version,
     resources: gv.types.flatMap((rt) => [
       {
-        name: rt.plural, singularName: rt.singular, namespaced: rt.namespaced, kind: rt.kind, verbs: VERBS,
-        ...(rt.shortNames.length ? { shortNames: rt.shortNames } : {}), ...(rt.categories.length ? { categories: rt.categories } : {}),
+        name: rt.plural,
+        singularName: rt.singular,
+        namespaced: rt.namespaced,
+        kind: rt.kind,
+        verbs: VERBS,
+        ...(rt.shortNames.length ? { shortNames: rt.shortNames } : {}),
+        ...(rt.categories.length ? { categories: rt.categories } : {}),
       },
       ...subresourceEntries(rt),
     ]),
@@ -61,7 +92,8 @@ function gvPath(group: string, version: string): string {
 
 export function openApiV3Index(): unknown {
   const paths: Record<string, unknown> = {};
-  for (const g of groupVersions()) paths[gvPath(g.group, g.version)] = { serverRelativeURL: `/openapi/v3/${gvPath(g.group, g.version)}?hash=${OPENAPI_HASH}` };
+  for (const g of groupVersions())
+    paths[gvPath(g.group, g.version)] = { serverRelativeURL: `/openapi/v3/${gvPath(g.group, g.version)}?hash=${OPENAPI_HASH}` };
   return { paths };
 }
 
@@ -72,12 +104,20 @@ export function openApiV3Index(): unknown {
 export function openApiV3Document(path: string): unknown | undefined {
   const gv = groupVersions().find((g) => gvPath(g.group, g.version) === path);
   if (!gv) return undefined;
-  const writeParams = ['fieldValidation', 'fieldManager', 'dryRun', 'pretty'].map((name) => ({ name, in: 'query', schema: { type: 'string', uniqueItems: true } }));
+  const writeParams = ['fieldValidation', 'fieldManager', 'dryRun', 'pretty'].map((name) => ({
+    name,
+    in: 'query',
+    schema: { type: 'string', uniqueItems: true },
+  }));
   const paths: Record<string, unknown> = {};
   for (const rt of gv.types) {
     const gvk = { group: rt.group, version: rt.version, kind: rt.kind };
     const op = (action: string, params: unknown[] = []): unknown => ({
-      operationId: `${action}${rt.kind}`, 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk, parameters: params, responses: {},
+      operationId: `${action}${rt.kind}`,
+      'x-kubernetes-action': action,
+      'x-kubernetes-group-version-kind': gvk,
+      parameters: params,
+      responses: {},
     });
     const base = `/${gvPath(rt.group, rt.version)}${rt.namespaced ? '/namespaces/{namespace}' : ''}/${rt.plural}`;
     paths[base] = { get: op('list'), post: op('post', writeParams), delete: op('deletecollection') };

@@ -36,7 +36,16 @@ export class ApiError extends Error {
   constructor(code: number, reason: string, message: string, details?: StatusDetails) {
     super(message);
     this.name = 'ApiError';
-    this.status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+    this.status = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      ...(details ? { details } : {}),
+      code,
+    };
   }
 
   get code(): number {
@@ -62,9 +71,12 @@ export function alreadyExists(rt: ResourceType, name: string): ApiError {
 }
 
 export function conflict(rt: ResourceType, name: string): ApiError {
-  return new ApiError(409, 'Conflict',
+  return new ApiError(
+    409,
+    'Conflict',
     `Operation cannot be fulfilled on ${qualifiedResource(rt)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-    details(rt, name));
+    details(rt, name),
+  );
 }
 
 export function badRequest(message: string): ApiError {
@@ -76,7 +88,11 @@ export function methodNotAllowed(message: string): ApiError {
 }
 
 export function unsupportedMediaType(contentType: string): ApiError {
-  return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`);
+  return new ApiError(
+    415,
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`,
+  );
 }
 
 export function forbidden(rt: ResourceType, name: string, reason: string): ApiError {
@@ -97,7 +113,9 @@ export function invalid(rt: ResourceType, name: string, problems: FieldProblem[]
   const parts = problems.map((p) => `${p.field}: ${p.detail}`);
   const list = parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`;
   return new ApiError(422, 'Invalid', `${qualifiedKind} "${name}" is invalid: ${list}`, {
-    name, ...(rt.group ? { group: rt.group } : {}), kind: rt.kind,
+    name,
+    ...(rt.group ? { group: rt.group } : {}),
+    kind: rt.kind,
     causes: problems.map((p) => ({ reason: p.reason, message: p.detail, field: p.field })),
   });
 }

@@ -17,7 +17,12 @@ function patchFailed(message: string): ApiError {
 
 function pointer(path: unknown): string[] {
   if (typeof path !== 'string' || (path !== '' && !path.startsWith('/'))) throw badRequest(`invalid JSON pointer: ${JSON.stringify(path)}`);
-  return path === '' ? [] : path.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path === ''
+    ? []
+    : path
+        .slice(1)
+        .split('/')
+        .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 type Container = JsonObject | unknown[];
@@ -28,9 +33,11 @@ function resolveParent(doc: unknown, tokens: string[], op: string, path: string)
     if (Array.isArray(cur)) cur = cur[Number(t)];
     else if (isObject(cur)) cur = cur[t];
     else cur = undefined;
-    if (cur === undefined || cur === null) throw patchFailed(`${op} operation does not apply: doc is missing path: "${path}": missing value`);
+    if (cur === undefined || cur === null)
+      throw patchFailed(`${op} operation does not apply: doc is missing path: "${path}": missing value`);
   }
-  if (!Array.isArray(cur) && !isObject(cur)) throw patchFailed(`${op} operation does not apply: doc is missing path: "${path}": missing value`);
+  if (!Array.isArray(cur) && !isObject(cur))
+    throw patchFailed(`${op} operation does not apply: doc is missing path: "${path}": missing value`);
   return { parent: cur, key: tokens[tokens.length - 1] as string };
 }
 
@@ -56,14 +63,18 @@ export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
   let root = clone(doc);
   const setAt = (path: string, value: unknown, op: string, insert: boolean): void => {
     const tokens = pointer(path);
-    if (tokens.length === 0) { root = value; return; }
+    if (tokens.length === 0) {
+      root = value;
+      return;
+    }
     const { parent, key } = resolveParent(root, tokens, op, path);
     if (Array.isArray(parent)) {
       const i = arrayIndex(parent, key, insert, path);
       if (insert) parent.splice(i, 0, value);
       else parent[i] = value;
     } else {
-      if (!insert && !Object.hasOwn(parent, key)) throw patchFailed(`replace operation does not apply: doc is missing key: ${path}: missing value`);
+      if (!insert && !Object.hasOwn(parent, key))
+        throw patchFailed(`replace operation does not apply: doc is missing key: ${path}: missing value`);
       parent[key] = value;
     }
   };
@@ -81,15 +92,27 @@ export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
     const op = String(raw.op);
     const path = String(raw.path);
     switch (op) {
-      case 'add': setAt(path, clone(raw.value), op, true); break;
-      case 'replace': setAt(path, clone(raw.value), op, false); break;
-      case 'remove': removeAt(path, op); break;
-      case 'move': setAt(path, removeAt(String(raw.from), op), op, true); break;
-      case 'copy': setAt(path, clone(readAt(root, String(raw.from), op)), op, true); break;
-      case 'test':
-        if (JSON.stringify(readAt(root, path, op)) !== JSON.stringify(raw.value)) throw patchFailed(`testing value ${path} failed: test failed`);
+      case 'add':
+        setAt(path, clone(raw.value), op, true);
         break;
-      default: throw badRequest(`Unexpected kind: ${op}`);
+      case 'replace':
+        setAt(path, clone(raw.value), op, false);
+        break;
+      case 'remove':
+        removeAt(path, op);
+        break;
+      case 'move':
+        setAt(path, removeAt(String(raw.from), op), op, true);
+        break;
+      case 'copy':
+        setAt(path, clone(readAt(root, String(raw.from), op)), op, true);
+        break;
+      case 'test':
+        if (JSON.stringify(readAt(root, path, op)) !== JSON.stringify(raw.value))
+          throw patchFailed(`testing value ${path} failed: test failed`);
+        break;
+      default:
+        throw badRequest(`Unexpected kind: ${op}`);
     }
   }
   return root;
@@ -153,8 +176,14 @@ function mergeMap(orig: JsonObject | undefined, patch: JsonObject, path: string[
   const deletions = new Map<string, unknown[]>();
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue;
-    if (k.startsWith('$setElementOrder/') && Array.isArray(v)) { orders.set(k.slice('$setElementOrder/'.length), v); continue; }
-    if (k.startsWith('$deleteFromPrimitiveList/') && Array.isArray(v)) { deletions.set(k.slice('$deleteFromPrimitiveList/'.length), v); continue; }
+    if (k.startsWith('$setElementOrder/') && Array.isArray(v)) {
+      orders.set(k.slice('$setElementOrder/'.length), v);
+      continue;
+    }
+    if (k.startsWith('$deleteFromPrimitiveList/') && Array.isArray(v)) {
+      deletions.set(k.slice('$deleteFromPrimitiveList/'.length), v);
+      continue;
+    }
     if (isDirectiveKey(k)) continue;
     const childPath = [...path, k];
     if (v === null) delete result[k];

@@ -22,103 +22,276 @@ const f = (name: string, kind: FieldDef['kind'], extra: Partial<FieldDef> = {}):
 const rep = (name: string, kind: FieldDef['kind']): FieldDef => ({ name, kind, repeated: true });
 
 // ---- meta/v1 ----------------------------------------------------------------
-const OwnerReference: Msg = { 1: f('kind', 'string'), 3: f('name', 'string'), 4: f('uid', 'string'), 5: f('apiVersion', 'string'), 6: f('controller', 'bool*'), 7: f('blockOwnerDeletion', 'bool*') };
+const OwnerReference: Msg = {
+  1: f('kind', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: f('controller', 'bool*'),
+  7: f('blockOwnerDeletion', 'bool*'),
+};
 const ObjectMeta: Msg = {
-  1: f('name', 'string'), 2: f('generateName', 'string'), 3: f('namespace', 'string'), 5: f('uid', 'string'), 6: f('resourceVersion', 'string'),
-  7: f('generation', 'int'), 8: f('creationTimestamp', 'time'), 9: f('deletionTimestamp', 'time'), 10: f('deletionGracePeriodSeconds', 'int*'),
-  11: f('labels', { map: 'string' }), 12: f('annotations', { map: 'string' }), 13: rep('ownerReferences', OwnerReference), 14: rep('finalizers', 'string'),
+  1: f('name', 'string'),
+  2: f('generateName', 'string'),
+  3: f('namespace', 'string'),
+  5: f('uid', 'string'),
+  6: f('resourceVersion', 'string'),
+  7: f('generation', 'int'),
+  8: f('creationTimestamp', 'time'),
+  9: f('deletionTimestamp', 'time'),
+  10: f('deletionGracePeriodSeconds', 'int*'),
+  11: f('labels', { map: 'string' }),
+  12: f('annotations', { map: 'string' }),
+  13: rep('ownerReferences', OwnerReference),
+  14: rep('finalizers', 'string'),
 };
 const LabelSelectorRequirement: Msg = { 1: f('key', 'string'), 2: f('operator', 'string'), 3: rep('values', 'string') };
 const LabelSelector: Msg = { 1: f('matchLabels', { map: 'string' }), 2: rep('matchExpressions', LabelSelectorRequirement) };
 const Preconditions: Msg = { 1: f('uid', 'string'), 2: f('resourceVersion', 'string') };
-const DeleteOptions: Msg = { 1: f('gracePeriodSeconds', 'int*'), 2: f('preconditions', Preconditions), 3: f('orphanDependents', 'bool*'), 4: f('propagationPolicy', 'string'), 5: rep('dryRun', 'string') };
+const DeleteOptions: Msg = {
+  1: f('gracePeriodSeconds', 'int*'),
+  2: f('preconditions', Preconditions),
+  3: f('orphanDependents', 'bool*'),
+  4: f('propagationPolicy', 'string'),
+  5: rep('dryRun', 'string'),
+};
 
 // ---- core/v1 ----------------------------------------------------------------
 const LocalObjectReference: Msg = { 1: f('name', 'string') };
-const KeySelector: Msg = { 1: f('localObjectReference', LocalObjectReference, { inline: true }), 2: f('key', 'string'), 3: f('optional', 'bool*') };
+const KeySelector: Msg = {
+  1: f('localObjectReference', LocalObjectReference, { inline: true }),
+  2: f('key', 'string'),
+  3: f('optional', 'bool*'),
+};
 const EnvVarSource: Msg = {
   1: f('fieldRef', { 1: f('apiVersion', 'string'), 2: f('fieldPath', 'string') }),
   2: f('resourceFieldRef', { 1: f('containerName', 'string'), 2: f('resource', 'string'), 3: f('divisor', 'quantity') }),
-  3: f('configMapKeyRef', KeySelector), 4: f('secretKeyRef', KeySelector),
+  3: f('configMapKeyRef', KeySelector),
+  4: f('secretKeyRef', KeySelector),
 };
 const EnvVar: Msg = { 1: f('name', 'string'), 2: f('value', 'string'), 3: f('valueFrom', EnvVarSource) };
 const EnvSource: Msg = { 1: f('localObjectReference', LocalObjectReference, { inline: true }), 2: f('optional', 'bool*') };
 const EnvFromSource: Msg = { 1: f('prefix', 'string'), 2: f('configMapRef', EnvSource), 3: f('secretRef', EnvSource) };
-const ContainerPort: Msg = { 1: f('name', 'string'), 2: f('hostPort', 'int'), 3: f('containerPort', 'int'), 4: f('protocol', 'string'), 5: f('hostIP', 'string') };
+const ContainerPort: Msg = {
+  1: f('name', 'string'),
+  2: f('hostPort', 'int'),
+  3: f('containerPort', 'int'),
+  4: f('protocol', 'string'),
+  5: f('hostIP', 'string'),
+};
 const ResourceRequirements: Msg = { 1: f('limits', { map: 'quantity' }), 2: f('requests', { map: 'quantity' }) };
 const HTTPGetAction: Msg = {
-  1: f('path', 'string'), 2: f('port', 'intstr'), 3: f('host', 'string'), 4: f('scheme', 'string'),
+  1: f('path', 'string'),
+  2: f('port', 'intstr'),
+  3: f('host', 'string'),
+  4: f('scheme', 'string'),
   5: rep('httpHeaders', { 1: f('name', 'string'), 2: f('value', 'string') }),
 };
 const ExecAction: Msg = { 1: rep('command', 'string') };
 const TCPSocketAction: Msg = { 1: f('port', 'intstr'), 2: f('host', 'string') };
 const ProbeHandler: Msg = { 1: f('exec', ExecAction), 2: f('httpGet', HTTPGetAction), 3: f('tcpSocket', TCPSocketAction) };
 const Probe: Msg = {
-  1: f('handler', ProbeHandler, { inline: true }), 2: f('initialDelaySeconds', 'int'), 3: f('timeoutSeconds', 'int'), 4: f('periodSeconds', 'int'),
-  5: f('successThreshold', 'int'), 6: f('failureThreshold', 'int'), 7: f('terminationGracePeriodSeconds', 'int*'),
+  1: f('handler', ProbeHandler, { inline: true }),
+  2: f('initialDelaySeconds', 'int'),
+  3: f('timeoutSeconds', 'int'),
+  4: f('periodSeconds', 'int'),
+  5: f('successThreshold', 'int'),
+  6: f('failureThreshold', 'int'),
+  7: f('terminationGracePeriodSeconds', 'int*'),
 };
-const LifecycleHandler: Msg = { 1: f('exec', ExecAction), 2: f('httpGet', HTTPGetAction), 3: f('tcpSocket', TCPSocketAction), 4: f('sleep', { 1: f('seconds', 'int*') }) };
-const VolumeMount: Msg = { 1: f('name', 'string'), 2: f('readOnly', 'bool'), 3: f('mountPath', 'string'), 4: f('subPath', 'string'), 5: f('mountPropagation', 'string'), 6: f('subPathExpr', 'string') };
+const LifecycleHandler: Msg = {
+  1: f('exec', ExecAction),
+  2: f('httpGet', HTTPGetAction),
+  3: f('tcpSocket', TCPSocketAction),
+  4: f('sleep', { 1: f('seconds', 'int*') }),
+};
+const VolumeMount: Msg = {
+  1: f('name', 'string'),
+  2: f('readOnly', 'bool'),
+  3: f('mountPath', 'string'),
+  4: f('subPath', 'string'),
+  5: f('mountPropagation', 'string'),
+  6: f('subPathExpr', 'string'),
+};
 const Container: Msg = {
-  1: f('name', 'string'), 2: f('image', 'string'), 3: rep('command', 'string'), 4: rep('args', 'string'), 5: f('workingDir', 'string'),
-  6: rep('ports', ContainerPort), 7: rep('env', EnvVar), 8: f('resources', ResourceRequirements), 9: rep('volumeMounts', VolumeMount),
-  10: f('livenessProbe', Probe), 11: f('readinessProbe', Probe), 12: f('lifecycle', { 1: f('postStart', LifecycleHandler), 2: f('preStop', LifecycleHandler) }),
-  13: f('terminationMessagePath', 'string'), 14: f('imagePullPolicy', 'string'), 16: f('stdin', 'bool'), 17: f('stdinOnce', 'bool'), 18: f('tty', 'bool'),
-  19: rep('envFrom', EnvFromSource), 20: f('terminationMessagePolicy', 'string'), 22: f('startupProbe', Probe), 24: f('restartPolicy', 'string'),
+  1: f('name', 'string'),
+  2: f('image', 'string'),
+  3: rep('command', 'string'),
+  4: rep('args', 'string'),
+  5: f('workingDir', 'string'),
+  6: rep('ports', ContainerPort),
+  7: rep('env', EnvVar),
+  8: f('resources', ResourceRequirements),
+  9: rep('volumeMounts', VolumeMount),
+  10: f('livenessProbe', Probe),
+  11: f('readinessProbe', Probe),
+  12: f('lifecycle', { 1: f('postStart', LifecycleHandler), 2: f('preStop', LifecycleHandler) }),
+  13: f('terminationMessagePath', 'string'),
+  14: f('imagePullPolicy', 'string'),
+  16: f('stdin', 'bool'),
+  17: f('stdinOnce', 'bool'),
+  18: f('tty', 'bool'),
+  19: rep('envFrom', EnvFromSource),
+  20: f('terminationMessagePolicy', 'string'),
+  22: f('startupProbe', Probe),
+  24: f('restartPolicy', 'string'),
 };
-const Toleration: Msg = { 1: f('key', 'string'), 2: f('operator', 'string'), 3: f('value', 'string'), 4: f('effect', 'string'), 5: f('tolerationSeconds', 'int*') };
+const Toleration: Msg = {
+  1: f('key', 'string'),
+  2: f('operator', 'string'),
+  3: f('value', 'string'),
+  4: f('effect', 'string'),
+  5: f('tolerationSeconds', 'int*'),
+};
 const PodSpec: Msg = {
-  2: rep('containers', Container), 3: f('restartPolicy', 'string'), 4: f('terminationGracePeriodSeconds', 'int*'), 5: f('activeDeadlineSeconds', 'int*'),
-  6: f('dnsPolicy', 'string'), 7: f('nodeSelector', { map: 'string' }), 8: f('serviceAccountName', 'string'), 9: f('serviceAccount', 'string'),
-  10: f('nodeName', 'string'), 11: f('hostNetwork', 'bool'), 12: f('hostPID', 'bool'), 13: f('hostIPC', 'bool'), 15: rep('imagePullSecrets', LocalObjectReference),
-  16: f('hostname', 'string'), 17: f('subdomain', 'string'), 19: f('schedulerName', 'string'), 20: rep('initContainers', Container),
-  21: f('automountServiceAccountToken', 'bool*'), 22: rep('tolerations', Toleration), 24: f('priorityClassName', 'string'), 25: f('priority', 'int*'),
-  30: f('enableServiceLinks', 'bool*'), 31: f('preemptionPolicy', 'string'),
+  2: rep('containers', Container),
+  3: f('restartPolicy', 'string'),
+  4: f('terminationGracePeriodSeconds', 'int*'),
+  5: f('activeDeadlineSeconds', 'int*'),
+  6: f('dnsPolicy', 'string'),
+  7: f('nodeSelector', { map: 'string' }),
+  8: f('serviceAccountName', 'string'),
+  9: f('serviceAccount', 'string'),
+  10: f('nodeName', 'string'),
+  11: f('hostNetwork', 'bool'),
+  12: f('hostPID', 'bool'),
+  13: f('hostIPC', 'bool'),
+  15: rep('imagePullSecrets', LocalObjectReference),
+  16: f('hostname', 'string'),
+  17: f('subdomain', 'string'),
+  19: f('schedulerName', 'string'),
+  20: rep('initContainers', Container),
+  21: f('automountServiceAccountToken', 'bool*'),
+  22: rep('tolerations', Toleration),
+  24: f('priorityClassName', 'string'),
+  25: f('priority', 'int*'),
+  30: f('enableServiceLinks', 'bool*'),
+  31: f('preemptionPolicy', 'string'),
 };
 const PodTemplateSpec: Msg = { 1: f('metadata', ObjectMeta), 2: f('spec', PodSpec) };
 const Pod: Msg = { 1: f('metadata', ObjectMeta), 2: f('spec', PodSpec) };
-const ServicePort: Msg = { 1: f('name', 'string'), 2: f('protocol', 'string'), 3: f('port', 'int'), 4: f('targetPort', 'intstr'), 5: f('nodePort', 'int'), 6: f('appProtocol', 'string') };
+const ServicePort: Msg = {
+  1: f('name', 'string'),
+  2: f('protocol', 'string'),
+  3: f('port', 'int'),
+  4: f('targetPort', 'intstr'),
+  5: f('nodePort', 'int'),
+  6: f('appProtocol', 'string'),
+};
 const Service: Msg = {
   1: f('metadata', ObjectMeta),
   2: f('spec', {
-    1: rep('ports', ServicePort), 2: f('selector', { map: 'string' }), 3: f('clusterIP', 'string'), 4: f('type', 'string'), 5: rep('externalIPs', 'string'),
-    7: f('sessionAffinity', 'string'), 10: f('externalName', 'string'), 11: f('externalTrafficPolicy', 'string'), 13: f('publishNotReadyAddresses', 'bool'),
-    17: f('ipFamilyPolicy', 'string'), 18: rep('clusterIPs', 'string'), 19: rep('ipFamilies', 'string'), 22: f('internalTrafficPolicy', 'string'),
+    1: rep('ports', ServicePort),
+    2: f('selector', { map: 'string' }),
+    3: f('clusterIP', 'string'),
+    4: f('type', 'string'),
+    5: rep('externalIPs', 'string'),
+    7: f('sessionAffinity', 'string'),
+    10: f('externalName', 'string'),
+    11: f('externalTrafficPolicy', 'string'),
+    13: f('publishNotReadyAddresses', 'bool'),
+    17: f('ipFamilyPolicy', 'string'),
+    18: rep('clusterIPs', 'string'),
+    19: rep('ipFamilies', 'string'),
+    22: f('internalTrafficPolicy', 'string'),
   }),
 };
-const ConfigMap: Msg = { 1: f('metadata', ObjectMeta), 2: f('data', { map: 'string' }), 3: f('binaryData', { map: 'bytes' }), 4: f('immutable', 'bool*') };
-const Secret: Msg = { 1: f('metadata', ObjectMeta), 2: f('data', { map: 'bytes' }), 3: f('type', 'string'), 4: f('stringData', { map: 'string' }), 5: f('immutable', 'bool*') };
+const ConfigMap: Msg = {
+  1: f('metadata', ObjectMeta),
+  2: f('data', { map: 'string' }),
+  3: f('binaryData', { map: 'bytes' }),
+  4: f('immutable', 'bool*'),
+};
+const Secret: Msg = {
+  1: f('metadata', ObjectMeta),
+  2: f('data', { map: 'bytes' }),
+  3: f('type', 'string'),
+  4: f('stringData', { map: 'string' }),
+  5: f('immutable', 'bool*'),
+};
 const Namespace: Msg = { 1: f('metadata', ObjectMeta), 2: f('spec', { 1: rep('finalizers', 'string') }) };
-const ServiceAccount: Msg = { 1: f('metadata', ObjectMeta), 2: rep('secrets', { 1: f('kind', 'string'), 2: f('namespace', 'string'), 3: f('name', 'string') }), 3: rep('imagePullSecrets', LocalObjectReference), 4: f('automountServiceAccountToken', 'bool*') };
-const ObjectReference: Msg = { 1: f('kind', 'string'), 2: f('namespace', 'string'), 3: f('name', 'string'), 4: f('uid', 'string'), 5: f('apiVersion', 'string'), 6: f('resourceVersion', 'string'), 7: f('fieldPath', 'string') };
+const ServiceAccount: Msg = {
+  1: f('metadata', ObjectMeta),
+  2: rep('secrets', { 1: f('kind', 'string'), 2: f('namespace', 'string'), 3: f('name', 'string') }),
+  3: rep('imagePullSecrets', LocalObjectReference),
+  4: f('automountServiceAccountToken', 'bool*'),
+};
+const ObjectReference: Msg = {
+  1: f('kind', 'string'),
+  2: f('namespace', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: f('resourceVersion', 'string'),
+  7: f('fieldPath', 'string'),
+};
 const Event: Msg = {
-  1: f('metadata', ObjectMeta), 2: f('involvedObject', ObjectReference), 3: f('reason', 'string'), 4: f('message', 'string'),
-  5: f('source', { 1: f('component', 'string'), 2: f('host', 'string') }), 6: f('firstTimestamp', 'time'), 7: f('lastTimestamp', 'time'), 8: f('count', 'int'),
-  9: f('type', 'string'), 10: f('eventTime', 'microtime'), 12: f('action', 'string'), 14: f('reportingComponent', 'string'), 15: f('reportingInstance', 'string'),
+  1: f('metadata', ObjectMeta),
+  2: f('involvedObject', ObjectReference),
+  3: f('reason', 'string'),
+  4: f('message', 'string'),
+  5: f('source', { 1: f('component', 'string'), 2: f('host', 'string') }),
+  6: f('firstTimestamp', 'time'),
+  7: f('lastTimestamp', 'time'),
+  8: f('count', 'int'),
+  9: f('type', 'string'),
+  10: f('eventTime', 'microtime'),
+  12: f('action', 'string'),
+  14: f('reportingComponent', 'string'),
+  15: f('reportingInstance', 'string'),
 };
 
 // ---- apps/v1, policy/v1, coordination/v1, rbac/v1 ------------------------------
 const Deployment: Msg = {
   1: f('metadata', ObjectMeta),
   2: f('spec', {
-    1: f('replicas', 'int*'), 2: f('selector', LabelSelector), 3: f('template', PodTemplateSpec),
+    1: f('replicas', 'int*'),
+    2: f('selector', LabelSelector),
+    3: f('template', PodTemplateSpec),
     4: f('strategy', { 1: f('type', 'string'), 2: f('rollingUpdate', { 1: f('maxUnavailable', 'intstr'), 2: f('maxSurge', 'intstr') }) }),
-    5: f('minReadySeconds', 'int'), 6: f('revisionHistoryLimit', 'int*'), 7: f('paused', 'bool'), 9: f('progressDeadlineSeconds', 'int*'),
+    5: f('minReadySeconds', 'int'),
+    6: f('revisionHistoryLimit', 'int*'),
+    7: f('paused', 'bool'),
+    9: f('progressDeadlineSeconds', 'int*'),
   }),
 };
-const ReplicaSet: Msg = { 1: f('metadata', ObjectMeta), 2: f('spec', { 1: f('replicas', 'int*'), 2: f('selector', LabelSelector), 3: f('template', PodTemplateSpec), 4: f('minReadySeconds', 'int') }) };
+const ReplicaSet: Msg = {
+  1: f('metadata', ObjectMeta),
+  2: f('spec', {
+    1: f('replicas', 'int*'),
+    2: f('selector', LabelSelector),
+    3: f('template', PodTemplateSpec),
+    4: f('minReadySeconds', 'int'),
+  }),
+};
 const PodDisruptionBudget: Msg = {
   1: f('metadata', ObjectMeta),
-  2: f('spec', { 1: f('minAvailable', 'intstr'), 2: f('selector', LabelSelector), 3: f('maxUnavailable', 'intstr'), 4: f('unhealthyPodEvictionPolicy', 'string') }),
+  2: f('spec', {
+    1: f('minAvailable', 'intstr'),
+    2: f('selector', LabelSelector),
+    3: f('maxUnavailable', 'intstr'),
+    4: f('unhealthyPodEvictionPolicy', 'string'),
+  }),
 };
 const Lease: Msg = {
   1: f('metadata', ObjectMeta),
   2: f('spec', {
-    1: f('holderIdentity', 'string'), 2: f('leaseDurationSeconds', 'int*'), 3: f('acquireTime', 'microtime'), 4: f('renewTime', 'microtime'),
-    5: f('leaseTransitions', 'int*'), 6: f('strategy', 'string'), 7: f('preferredHolder', 'string'),
+    1: f('holderIdentity', 'string'),
+    2: f('leaseDurationSeconds', 'int*'),
+    3: f('acquireTime', 'microtime'),
+    4: f('renewTime', 'microtime'),
+    5: f('leaseTransitions', 'int*'),
+    6: f('strategy', 'string'),
+    7: f('preferredHolder', 'string'),
   }),
 };
-const PolicyRule: Msg = { 1: rep('verbs', 'string'), 2: rep('apiGroups', 'string'), 3: rep('resources', 'string'), 4: rep('resourceNames', 'string'), 5: rep('nonResourceURLs', 'string') };
+const PolicyRule: Msg = {
+  1: rep('verbs', 'string'),
+  2: rep('apiGroups', 'string'),
+  3: rep('resources', 'string'),
+  4: rep('resourceNames', 'string'),
+  5: rep('nonResourceURLs', 'string'),
+};
 const Role: Msg = { 1: f('metadata', ObjectMeta), 2: rep('rules', PolicyRule) };
 const ClusterRole: Msg = { ...Role, 3: f('aggregationRule', { 1: rep('clusterRoleSelectors', LabelSelector) }) };
 const RoleBinding: Msg = {
@@ -128,8 +301,22 @@ const RoleBinding: Msg = {
 };
 
 const BY_KIND: Record<string, Msg> = {
-  Deployment, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Event, PodDisruptionBudget, Lease,
-  Role, ClusterRole, RoleBinding, ClusterRoleBinding: RoleBinding, DeleteOptions,
+  Deployment,
+  ReplicaSet,
+  Pod,
+  Service,
+  ConfigMap,
+  Secret,
+  Namespace,
+  ServiceAccount,
+  Event,
+  PodDisruptionBudget,
+  Lease,
+  Role,
+  ClusterRole,
+  RoleBinding,
+  ClusterRoleBinding: RoleBinding,
+  DeleteOptions,
 };
 
 /** RFC 3339 from a protobuf Timestamp; the zero time is null, as `metav1.Time` marshals it. */
@@ -151,12 +338,20 @@ function signed(v: bigint | undefined): number {
 
 function scalar(kind: Scalar, w: WireField): unknown {
   switch (kind) {
-    case 'string': return (w.bytes ?? Buffer.alloc(0)).toString('utf8');
-    case 'bytes': return (w.bytes ?? Buffer.alloc(0)).toString('base64');
-    case 'int': case 'int*': return signed(w.varint);
-    case 'bool': case 'bool*': return w.varint !== 0n;
-    case 'time': return timeOf(w.bytes ?? Buffer.alloc(0), false);
-    case 'microtime': return timeOf(w.bytes ?? Buffer.alloc(0), true);
+    case 'string':
+      return (w.bytes ?? Buffer.alloc(0)).toString('utf8');
+    case 'bytes':
+      return (w.bytes ?? Buffer.alloc(0)).toString('base64');
+    case 'int':
+    case 'int*':
+      return signed(w.varint);
+    case 'bool':
+    case 'bool*':
+      return w.varint !== 0n;
+    case 'time':
+      return timeOf(w.bytes ?? Buffer.alloc(0), false);
+    case 'microtime':
+      return timeOf(w.bytes ?? Buffer.alloc(0), true);
     case 'quantity': {
       const s = readFields(w.bytes ?? Buffer.alloc(0)).find((x) => x.field === 1);
       return s?.bytes?.toString('utf8') ?? '0';
@@ -177,7 +372,12 @@ function scalar(kind: Scalar, w: WireField): unknown {
 
 /** Go's omitempty for non-pointer scalars: zero values are absent in JSON. */
 function isOmittedZero(kind: Scalar, v: unknown): boolean {
-  return (kind === 'string' && v === '') || (kind === 'int' && v === 0) || (kind === 'bool' && v === false) || ((kind === 'time' || kind === 'microtime') && v === null);
+  return (
+    (kind === 'string' && v === '') ||
+    (kind === 'int' && v === 0) ||
+    (kind === 'bool' && v === false) ||
+    ((kind === 'time' || kind === 'microtime') && v === null)
+  );
 }
 
 function decodeValue(kind: FieldDef['kind'], w: WireField): unknown {

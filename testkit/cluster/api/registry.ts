@@ -37,7 +37,15 @@ export interface DeleteResult {
   removed: boolean;
 }
 
-const SERVER_FIELDS = ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'selfLink'] as const;
+const SERVER_FIELDS = [
+  'uid',
+  'resourceVersion',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'generation',
+  'selfLink',
+] as const;
 
 export const FOREGROUND_FINALIZER = 'foregroundDeletion';
 
@@ -79,11 +87,15 @@ export class Registry {
   }
 
   #decode(rt: ResourceType, body: unknown, namespace: string | undefined): KObject {
-    if (!isObject(body)) throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the object is not a JSON object`);
+    if (!isObject(body))
+      throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the object is not a JSON object`);
     if (body.apiVersion !== undefined && body.apiVersion !== rt.apiVersion && !(body.kind === 'Scale')) {
-      throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${rt.apiVersion})`);
+      throw badRequest(
+        `the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${rt.apiVersion})`,
+      );
     }
-    if (body.kind !== undefined && body.kind !== rt.kind) throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${rt.kind})`);
+    if (body.kind !== undefined && body.kind !== rt.kind)
+      throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${rt.kind})`);
     checkMicroTimes(rt, body);
     const o = clone(body) as KObject;
     if (!isObject(o.metadata)) o.metadata = {};
@@ -105,8 +117,11 @@ export class Registry {
       while (this.store.get(rt, namespace, meta.name));
     }
     if (!meta.name) {
-      throw new ApiError(422, 'Invalid', `${rt.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
-        { kind: rt.kind, ...(rt.group ? { group: rt.group } : {}), causes: [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }] });
+      throw new ApiError(422, 'Invalid', `${rt.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, {
+        kind: rt.kind,
+        ...(rt.group ? { group: rt.group } : {}),
+        causes: [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }],
+      });
     }
     this.#checkNamespace(rt, namespace, meta.name);
     if (rt.subresources.includes('status') && rt.kind !== 'Namespace') delete o.status;
@@ -174,7 +189,15 @@ export class Registry {
     return withTypeMeta(rt, this.store.put(rt, next));
   }
 
-  patch(rt: ResourceType, namespace: string | undefined, name: string, contentType: string, patch: unknown, subresource = '', opts: WriteOptions = {}): KObject {
+  patch(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    contentType: string,
+    patch: unknown,
+    subresource = '',
+    opts: WriteOptions = {},
+  ): KObject {
     const old = this.store.get(rt, namespace, name);
     if (!old) throw notFound(rt, name);
     if (subresource === 'scale') {
@@ -192,8 +215,15 @@ export class Registry {
   getScale(rt: ResourceType, namespace: string | undefined, name: string): KObject {
     const o = this.get(rt, namespace, name);
     return {
-      kind: 'Scale', apiVersion: 'autoscaling/v1',
-      metadata: { name, namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: o.metadata.creationTimestamp },
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      metadata: {
+        name,
+        namespace,
+        uid: o.metadata.uid,
+        resourceVersion: o.metadata.resourceVersion,
+        creationTimestamp: o.metadata.creationTimestamp,
+      },
       spec: { replicas: getPath(o, ['spec', 'replicas']) ?? 0 },
       status: { replicas: getPath(o, ['status', 'replicas']) ?? 0, selector: labelSelectorString(getPath(o, ['spec', 'selector'])) },
     };
@@ -206,7 +236,11 @@ export class Registry {
     if (typeof rv === 'string' && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(rt, name);
     const replicas = getPath(body, ['spec', 'replicas']);
     if (typeof replicas !== 'number' || replicas < 0 || !Number.isInteger(replicas)) {
-      throw new ApiError(422, 'Invalid', `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`);
+      throw new ApiError(
+        422,
+        'Invalid',
+        `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+      );
     }
     const next = clone(old);
     (next.spec as JsonObject).replicas = replicas;
@@ -220,7 +254,12 @@ export class Registry {
     if (!old) throw notFound(rt, name);
     const pre = opts.preconditions ?? {};
     if (pre.uid && pre.uid !== old.metadata.uid) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(rt)} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`, { name, kind: rt.plural });
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualifiedResource(rt)} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+        { name, kind: rt.plural },
+      );
     }
     if (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) throw conflict(rt, name);
     if (opts.dryRun) return { object: withTypeMeta(rt, old), removed: false };
@@ -258,14 +297,21 @@ export class Registry {
    * Graceful pod deletion: a scheduled, non-terminal pod gets `deletionTimestamp = now + grace`
    * and stays until the kubelet has stopped it (Kubernetes docs, pod lifecycle, "Termination of Pods"). Undefined: remove now.
    */
-  #deletePodGracefully(rt: ResourceType, old: KObject, next: KObject, requested: number | undefined, now: number): DeleteResult | undefined {
+  #deletePodGracefully(
+    rt: ResourceType,
+    old: KObject,
+    next: KObject,
+    requested: number | undefined,
+    now: number,
+  ): DeleteResult | undefined {
     const spec = (next.spec ?? {}) as JsonObject;
     const phase = getPath(next, ['status', 'phase']);
     let grace = requested ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
     if (!spec.nodeName || phase === 'Succeeded' || phase === 'Failed') grace = 0;
     if (grace === 0 && (next.metadata.finalizers ?? []).length === 0) return undefined;
     const current = old.metadata.deletionGracePeriodSeconds;
-    if (old.metadata.deletionTimestamp && current !== undefined && current <= grace) return { object: withTypeMeta(rt, old), removed: false };
+    if (old.metadata.deletionTimestamp && current !== undefined && current <= grace)
+      return { object: withTypeMeta(rt, old), removed: false };
     next.metadata.deletionTimestamp = timestamp(now + grace * 1000);
     next.metadata.deletionGracePeriodSeconds = grace;
     return { object: this.#commit(rt, old, next, {}), removed: false };

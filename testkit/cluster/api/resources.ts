@@ -41,39 +41,112 @@ function define(s: Spec): ResourceType {
   const group = s.group ?? '';
   const version = s.version ?? 'v1';
   return {
-    group, version, apiVersion: group ? `${group}/${version}` : version,
-    plural: s.plural, singular: s.kind.toLowerCase(), kind: s.kind,
-    namespaced: s.namespaced ?? true, shortNames: s.shortNames ?? [], categories: s.categories ?? [],
-    subresources: s.subresources ?? [], generation: s.generation ?? false,
-    allowCreateOnUpdate: s.allowCreateOnUpdate ?? false, fieldSelectors: s.fieldSelectors ?? [],
+    group,
+    version,
+    apiVersion: group ? `${group}/${version}` : version,
+    plural: s.plural,
+    singular: s.kind.toLowerCase(),
+    kind: s.kind,
+    namespaced: s.namespaced ?? true,
+    shortNames: s.shortNames ?? [],
+    categories: s.categories ?? [],
+    subresources: s.subresources ?? [],
+    generation: s.generation ?? false,
+    allowCreateOnUpdate: s.allowCreateOnUpdate ?? false,
+    fieldSelectors: s.fieldSelectors ?? [],
   };
 }
 
 export const RESOURCE_TYPES: readonly ResourceType[] = [
-  define({ plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'], fieldSelectors: ['status.phase'] }),
-  define({ plural: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: ['status'], fieldSelectors: ['spec.unschedulable'] }),
   define({
-    plural: 'pods', kind: 'Pod', shortNames: ['po'], categories: ['all'], subresources: ['status', 'log'],
-    fieldSelectors: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+    plural: 'namespaces',
+    kind: 'Namespace',
+    namespaced: false,
+    shortNames: ['ns'],
+    subresources: ['status'],
+    fieldSelectors: ['status.phase'],
+  }),
+  define({
+    plural: 'nodes',
+    kind: 'Node',
+    namespaced: false,
+    shortNames: ['no'],
+    subresources: ['status'],
+    fieldSelectors: ['spec.unschedulable'],
+  }),
+  define({
+    plural: 'pods',
+    kind: 'Pod',
+    shortNames: ['po'],
+    categories: ['all'],
+    subresources: ['status', 'log'],
+    fieldSelectors: [
+      'spec.nodeName',
+      'spec.restartPolicy',
+      'spec.schedulerName',
+      'spec.serviceAccountName',
+      'spec.hostNetwork',
+      'status.phase',
+      'status.podIP',
+      'status.nominatedNodeName',
+    ],
   }),
   define({ plural: 'services', kind: 'Service', shortNames: ['svc'], categories: ['all'], subresources: ['status'] }),
   define({
-    plural: 'events', kind: 'Event', shortNames: ['ev'], allowCreateOnUpdate: true,
-    fieldSelectors: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion',
-      'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+    plural: 'events',
+    kind: 'Event',
+    shortNames: ['ev'],
+    allowCreateOnUpdate: true,
+    fieldSelectors: [
+      'involvedObject.kind',
+      'involvedObject.namespace',
+      'involvedObject.name',
+      'involvedObject.uid',
+      'involvedObject.apiVersion',
+      'involvedObject.resourceVersion',
+      'involvedObject.fieldPath',
+      'reason',
+      'reportingComponent',
+      'source',
+      'type',
+    ],
   }),
   define({ plural: 'configmaps', kind: 'ConfigMap', shortNames: ['cm'] }),
   define({ plural: 'secrets', kind: 'Secret', fieldSelectors: ['type'] }),
   define({ plural: 'serviceaccounts', kind: 'ServiceAccount', shortNames: ['sa'] }),
-  define({ group: 'apps', plural: 'deployments', kind: 'Deployment', shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'], generation: true }),
-  define({ group: 'apps', plural: 'replicasets', kind: 'ReplicaSet', shortNames: ['rs'], categories: ['all'], subresources: ['status', 'scale'], generation: true, fieldSelectors: ['status.replicas'] }),
+  define({
+    group: 'apps',
+    plural: 'deployments',
+    kind: 'Deployment',
+    shortNames: ['deploy'],
+    categories: ['all'],
+    subresources: ['status', 'scale'],
+    generation: true,
+  }),
+  define({
+    group: 'apps',
+    plural: 'replicasets',
+    kind: 'ReplicaSet',
+    shortNames: ['rs'],
+    categories: ['all'],
+    subresources: ['status', 'scale'],
+    generation: true,
+    fieldSelectors: ['status.replicas'],
+  }),
   define({ group: 'discovery.k8s.io', plural: 'endpointslices', kind: 'EndpointSlice' }),
   define({ group: 'coordination.k8s.io', plural: 'leases', kind: 'Lease', allowCreateOnUpdate: true }),
   define({ group: 'rbac.authorization.k8s.io', plural: 'roles', kind: 'Role' }),
   define({ group: 'rbac.authorization.k8s.io', plural: 'rolebindings', kind: 'RoleBinding' }),
   define({ group: 'rbac.authorization.k8s.io', plural: 'clusterroles', kind: 'ClusterRole', namespaced: false }),
   define({ group: 'rbac.authorization.k8s.io', plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false }),
-  define({ group: 'policy', plural: 'poddisruptionbudgets', kind: 'PodDisruptionBudget', shortNames: ['pdb'], subresources: ['status'], generation: true }),
+  define({
+    group: 'policy',
+    plural: 'poddisruptionbudgets',
+    kind: 'PodDisruptionBudget',
+    shortNames: ['pdb'],
+    subresources: ['status'],
+    generation: true,
+  }),
 ];
 
 function byKind(kind: string): ResourceType {
@@ -111,7 +184,7 @@ export function groupVersions(): { group: string; version: string; types: Resour
   const out: { group: string; version: string; types: ResourceType[] }[] = [];
   for (const rt of RESOURCE_TYPES) {
     let gv = out.find((g) => g.group === rt.group && g.version === rt.version);
-    if (!gv) out.push(gv = { group: rt.group, version: rt.version, types: [] });
+    if (!gv) out.push((gv = { group: rt.group, version: rt.version, types: [] }));
     gv.types.push(rt);
   }
   return out;

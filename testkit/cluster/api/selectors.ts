@@ -20,16 +20,32 @@ export function parseLabelSelector(text: string | undefined): Selector {
     const term = part.trim();
     if (!term) continue;
     let m = /^!\s*([\w./-]+)$/.exec(term);
-    if (m) { out.push({ key: m[1] as string, op: '!exists', values: [] }); continue; }
+    if (m) {
+      out.push({ key: m[1] as string, op: '!exists', values: [] });
+      continue;
+    }
     m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
     if (m) {
-      out.push({ key: m[1] as string, op: m[2] as 'in' | 'notin', values: (m[3] as string).split(',').map((v) => v.trim()).filter((v) => v !== '') });
+      out.push({
+        key: m[1] as string,
+        op: m[2] as 'in' | 'notin',
+        values: (m[3] as string)
+          .split(',')
+          .map((v) => v.trim())
+          .filter((v) => v !== ''),
+      });
       continue;
     }
     m = /^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/.exec(term);
-    if (m) { out.push({ key: m[1] as string, op: m[2] === '!=' ? '!=' : '=', values: [m[3] as string] }); continue; }
+    if (m) {
+      out.push({ key: m[1] as string, op: m[2] === '!=' ? '!=' : '=', values: [m[3] as string] });
+      continue;
+    }
     m = /^([\w./-]+)$/.exec(term);
-    if (m) { out.push({ key: m[1] as string, op: 'exists', values: [] }); continue; }
+    if (m) {
+      out.push({ key: m[1] as string, op: 'exists', values: [] });
+      continue;
+    }
     throw badRequest(`unable to parse requirement: found '${term}', expected: in, notin, =, ==, !=, gt, lt`);
   }
   return out;
@@ -57,12 +73,18 @@ export function matchesLabels(selector: Selector, labels: Record<string, string>
     const has = Object.hasOwn(l, r.key);
     const v = l[r.key];
     switch (r.op) {
-      case 'exists': return has;
-      case '!exists': return !has;
-      case '=': return has && v === r.values[0];
-      case '!=': return !has || v !== r.values[0];
-      case 'in': return has && r.values.includes(v as string);
-      case 'notin': return !has || !r.values.includes(v as string);
+      case 'exists':
+        return has;
+      case '!exists':
+        return !has;
+      case '=':
+        return has && v === r.values[0];
+      case '!=':
+        return !has || v !== r.values[0];
+      case 'in':
+        return has && r.values.includes(v as string);
+      case 'notin':
+        return !has || !r.values.includes(v as string);
     }
     return false;
   });
@@ -90,15 +112,22 @@ export function fromLabelSelector(sel: unknown): Selector {
 
 /** The string form, as `kubectl scale` reads from `Scale.status.selector`. */
 export function labelSelectorString(sel: unknown): string {
-  return fromLabelSelector(sel).map((r) => {
-    switch (r.op) {
-      case '=': return `${r.key}=${r.values[0]}`;
-      case '!=': return `${r.key}!=${r.values[0]}`;
-      case 'exists': return r.key;
-      case '!exists': return `!${r.key}`;
-      default: return `${r.key} ${r.op} (${r.values.join(',')})`;
-    }
-  }).join(',');
+  return fromLabelSelector(sel)
+    .map((r) => {
+      switch (r.op) {
+        case '=':
+          return `${r.key}=${r.values[0]}`;
+        case '!=':
+          return `${r.key}!=${r.values[0]}`;
+        case 'exists':
+          return r.key;
+        case '!exists':
+          return `!${r.key}`;
+        default:
+          return `${r.key} ${r.op} (${r.values.join(',')})`;
+      }
+    })
+    .join(',');
 }
 
 export interface FieldRequirement {

@@ -110,7 +110,9 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://sim');
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || url.pathname.includes('/watch/');
     const record = this.#record(req);
-    res.on('finish', () => { record.status = res.statusCode; });
+    res.on('finish', () => {
+      record.status = res.statusCode;
+    });
     if (this.faults.dropNext || this.faults.unreachable) {
       this.faults.dropNext = false;
       req.socket.resetAndDestroy();
@@ -121,13 +123,27 @@ export class ApiServer {
       const fail = this.faults.failNext;
       if (fail && (!fail.watchOnly || isWatch)) {
         this.faults.failNext = undefined;
-        throw new ApiError(fail.status, fail.status === 503 ? 'ServiceUnavailable' : 'InternalError', `Internal error occurred: injected fault (HTTP ${fail.status})`);
+        throw new ApiError(
+          fail.status,
+          fail.status === 503 ? 'ServiceUnavailable' : 'InternalError',
+          `Internal error occurred: injected fault (HTTP ${fail.status})`,
+        );
       }
       if (!this.#authorized(req, url.pathname)) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
       await this.#route(req, res, url, isWatch);
     } catch (err) {
-      const status: Status = err instanceof ApiError ? err.status
-        : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `Internal error occurred: ${err instanceof Error ? err.message : String(err)}`, reason: 'InternalError', code: 500 };
+      const status: Status =
+        err instanceof ApiError
+          ? err.status
+          : {
+              kind: 'Status',
+              apiVersion: 'v1',
+              metadata: {},
+              status: 'Failure',
+              message: `Internal error occurred: ${err instanceof Error ? err.message : String(err)}`,
+              reason: 'InternalError',
+              code: 500,
+            };
       if (res.headersSent) res.end();
       else sendJson(res, status.code, status);
     }
@@ -155,19 +171,39 @@ export class ApiServer {
   #authorize(req: IncomingMessage, r: Route, isWatch: boolean): void {
     if (this.faults.forbidden.size === 0) return;
     const method = req.method ?? 'GET';
-    const verb = method === 'GET' ? (isWatch ? 'watch' : r.name === undefined ? 'list' : 'get')
-      : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch'
-        : method === 'DELETE' ? (r.name === undefined ? 'deletecollection' : 'delete') : method.toLowerCase();
+    const verb =
+      method === 'GET'
+        ? isWatch
+          ? 'watch'
+          : r.name === undefined
+            ? 'list'
+            : 'get'
+        : method === 'POST'
+          ? 'create'
+          : method === 'PUT'
+            ? 'update'
+            : method === 'PATCH'
+              ? 'patch'
+              : method === 'DELETE'
+                ? r.name === undefined
+                  ? 'deletecollection'
+                  : 'delete'
+                : method.toLowerCase();
     const resource = r.subresource ? `${r.rt.plural}/${r.subresource}` : r.rt.plural;
-    const denied = [...this.faults.forbidden].some((f) => (f.resource === resource || f.resource === '*') && (f.verb === verb || f.verb === '*'));
+    const denied = [...this.faults.forbidden].some(
+      (f) => (f.resource === resource || f.resource === '*') && (f.verb === verb || f.verb === '*'),
+    );
     if (!denied) return;
     // client-go sends credentials over TLS only; a request without them is the anonymous user.
     const user = req.headers.authorization ? 'kubernetes-admin' : 'system:anonymous';
     const where = r.namespace !== undefined ? `in the namespace "${r.namespace}"` : 'at the cluster scope';
     const why = `User "${user}" cannot ${verb} resource "${resource}" in API group "${r.rt.group}" ${where}`;
     const subject = r.name !== undefined && !isWatch ? `${qualifiedResource(r.rt)} "${r.name}"` : qualifiedResource(r.rt);
-    throw new ApiError(403, 'Forbidden', `${subject} is forbidden: ${why}`,
-      { ...(r.name !== undefined ? { name: r.name } : {}), ...(r.rt.group ? { group: r.rt.group } : {}), kind: r.rt.plural });
+    throw new ApiError(403, 'Forbidden', `${subject} is forbidden: ${why}`, {
+      ...(r.name !== undefined ? { name: r.name } : {}),
+      ...(r.rt.group ? { group: r.rt.group } : {}),
+      kind: r.rt.plural,
+    });
   }
 
   async #route(req: IncomingMessage, res: ServerResponse, url: URL, isWatch: boolean): Promise<void> {
@@ -227,15 +263,33 @@ export class ApiServer {
     if (name === undefined) {
       if (method === 'GET' && isWatch) return this.#watch(res, q, r, table, include);
       if (method === 'GET') {
-        const list = reg.list(rt, namespace, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined });
+        const list = reg.list(rt, namespace, {
+          labelSelector: q.get('labelSelector') ?? undefined,
+          fieldSelector: q.get('fieldSelector') ?? undefined,
+        });
         if (table) return sendJson(res, 200, toTable(rt, list.items, list.resourceVersion, include));
-        return sendJson(res, 200, { kind: `${rt.kind}List`, apiVersion: rt.apiVersion, metadata: { resourceVersion: list.resourceVersion }, items: list.items.map(stripTypeMeta) });
+        return sendJson(res, 200, {
+          kind: `${rt.kind}List`,
+          apiVersion: rt.apiVersion,
+          metadata: { resourceVersion: list.resourceVersion },
+          items: list.items.map(stripTypeMeta),
+        });
       }
       if (method === 'POST') return sendJson(res, 201, reg.create(rt, namespace, await readBody(req), { dryRun }));
       if (method === 'DELETE') {
         const opts = deleteOptions(q, await readBody(req, true));
-        const items = reg.deleteCollection(rt, namespace, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined }, opts);
-        return sendJson(res, 200, { kind: `${rt.kind}List`, apiVersion: rt.apiVersion, metadata: { resourceVersion: String(reg.store.resourceVersion) }, items: items.map(stripTypeMeta) });
+        const items = reg.deleteCollection(
+          rt,
+          namespace,
+          { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined },
+          opts,
+        );
+        return sendJson(res, 200, {
+          kind: `${rt.kind}List`,
+          apiVersion: rt.apiVersion,
+          metadata: { resourceVersion: String(reg.store.resourceVersion) },
+          items: items.map(stripTypeMeta),
+        });
       }
       throw methodNotAllowed(`the server does not allow this method on the requested resource`);
     }
@@ -248,7 +302,12 @@ export class ApiServer {
     if (subresource === 'scale') {
       if (method === 'GET') return sendJson(res, 200, reg.getScale(rt, namespace, name));
       if (method === 'PUT') return sendJson(res, 200, reg.updateScale(rt, namespace, name, await readBody(req), { dryRun }));
-      if (method === 'PATCH') return sendJson(res, 200, reg.patch(rt, namespace, name, req.headers['content-type'] ?? '', await readBody(req), 'scale', { dryRun }));
+      if (method === 'PATCH')
+        return sendJson(
+          res,
+          200,
+          reg.patch(rt, namespace, name, req.headers['content-type'] ?? '', await readBody(req), 'scale', { dryRun }),
+        );
       throw methodNotAllowed('the server does not allow this method on the requested resource');
     }
     switch (method) {
@@ -256,10 +315,16 @@ export class ApiServer {
         const o = reg.get(rt, namespace, name);
         return sendJson(res, 200, table ? toTable(rt, [o], undefined, include) : o);
       }
-      case 'PUT': return sendJson(res, 200, reg.update(rt, namespace, name, await readBody(req), subresource, { dryRun }));
+      case 'PUT':
+        return sendJson(res, 200, reg.update(rt, namespace, name, await readBody(req), subresource, { dryRun }));
       case 'PATCH': {
         const contentType = req.headers['content-type'] ?? '';
-        if (/apply-patch/.test(contentType)) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - server-side apply (${contentType}) is not supported by the simulated cluster`);
+        if (/apply-patch/.test(contentType))
+          throw new ApiError(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - server-side apply (${contentType}) is not supported by the simulated cluster`,
+          );
         return sendJson(res, 200, reg.patch(rt, namespace, name, contentType, await readBody(req), subresource, { dryRun }));
       }
       case 'DELETE': {
@@ -274,12 +339,19 @@ export class ApiServer {
 
   #watch(res: ServerResponse, q: URLSearchParams, r: Route, table: boolean, include: IncludeObject): void {
     const labels = parseLabelSelector(q.get('labelSelector') ?? undefined);
-    const fields = parseFieldSelector(q.get('fieldSelector') ?? undefined, ['metadata.name', 'metadata.namespace', ...r.rt.fieldSelectors], r.rt.kind);
+    const fields = parseFieldSelector(
+      q.get('fieldSelector') ?? undefined,
+      ['metadata.name', 'metadata.namespace', ...r.rt.fieldSelectors],
+      r.rt.kind,
+    );
     const rv = q.get('resourceVersion');
     if (rv && !/^\d+$/.test(rv)) throw badRequest(`invalid resource version: ${rv}`);
     const timeout = q.get('timeoutSeconds');
     this.watches.serve(res, {
-      rt: r.rt, namespace: r.namespace, labels, fields,
+      rt: r.rt,
+      namespace: r.namespace,
+      labels,
+      fields,
       resourceVersion: rv ?? undefined,
       allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
       timeoutSeconds: timeout ? Number(timeout) : undefined,
@@ -299,13 +371,22 @@ export class ApiServer {
     if (tail !== null) {
       const lines = text.split('\n');
       if (lines[lines.length - 1] === '') lines.pop();
-      text = lines.slice(Math.max(0, lines.length - Number(tail))).map((l) => `${l}\n`).join('');
+      text = lines
+        .slice(Math.max(0, lines.length - Number(tail)))
+        .map((l) => `${l}\n`)
+        .join('');
     }
     res.writeHead(200, { 'Content-Type': 'text/plain' });
     res.flushHeaders();
     res.write(text);
     if (q.get('follow') !== 'true') return void res.end();
-    const stop = logs.follow(namespace, name, container, (chunk) => res.write(chunk), () => res.end());
+    const stop = logs.follow(
+      namespace,
+      name,
+      container,
+      (chunk) => res.write(chunk),
+      () => res.end(),
+    );
     res.on('close', stop);
   }
 }
@@ -325,8 +406,6 @@ function parseRoute(group: string, version: string, rest: string[]): Route | und
   return { rt, namespace, name, subresource: subresource === 'finalize' ? 'status' : (subresource ?? '') };
 }
 
-
-
 function notFoundPath(path: string): ApiError {
   void path;
   return new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
@@ -339,7 +418,11 @@ function stripTypeMeta(o: KObject): KObject {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+  });
   res.end(text);
 }
 
@@ -376,6 +459,9 @@ function deleteOptions(q: URLSearchParams, body: unknown): DeleteOptions {
   return {
     ...(grace !== undefined && grace !== null ? { gracePeriodSeconds: Number(grace) } : {}),
     ...(policy ? { propagationPolicy: policy } : {}),
-    preconditions: { ...(typeof pre.uid === 'string' ? { uid: pre.uid } : {}), ...(typeof pre.resourceVersion === 'string' ? { resourceVersion: pre.resourceVersion } : {}) },
+    preconditions: {
+      ...(typeof pre.uid === 'string' ? { uid: pre.uid } : {}),
+      ...(typeof pre.resourceVersion === 'string' ? { resourceVersion: pre.resourceVersion } : {}),
+    },
   };
 }

@@ -48,7 +48,7 @@ export class Store {
   #bucket(rt: ResourceType): Map<string, KObject> {
     const k = resourceKey(rt);
     let b = this.#objects.get(k);
-    if (!b) this.#objects.set(k, b = new Map());
+    if (!b) this.#objects.set(k, (b = new Map()));
     return b;
   }
 
@@ -62,7 +62,9 @@ export class Store {
   peekAll(rt: ResourceType, namespace?: string): KObject[] {
     const out: KObject[] = [];
     for (const o of this.#bucket(rt).values()) if (!namespace || o.metadata.namespace === namespace) out.push(o);
-    return out.sort((a, b) => key(a.metadata.namespace, a.metadata.name ?? '').localeCompare(key(b.metadata.namespace, b.metadata.name ?? '')));
+    return out.sort((a, b) =>
+      key(a.metadata.namespace, a.metadata.name ?? '').localeCompare(key(b.metadata.namespace, b.metadata.name ?? '')),
+    );
   }
 
   list(rt: ResourceType, namespace?: string): KObject[] {

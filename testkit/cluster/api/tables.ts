@@ -15,7 +15,8 @@ interface Column {
 }
 
 const none = (v: unknown): string => (v === undefined || v === null || v === '' ? '<none>' : String(v));
-const age = (o: KObject, now: number): string => (o.metadata.creationTimestamp ? humanDuration(now - Date.parse(o.metadata.creationTimestamp)) : '<unknown>');
+const age = (o: KObject, now: number): string =>
+  o.metadata.creationTimestamp ? humanDuration(now - Date.parse(o.metadata.creationTimestamp)) : '<unknown>';
 const num = (o: KObject, path: string[]): number => Number(getPath(o, path) ?? 0);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const containers = (o: KObject): JsonObject[] => arr(getPath(o, ['spec', 'template', 'spec', 'containers'])).filter(isObject);
@@ -38,7 +39,8 @@ function podStatusReason(o: KObject): { reason: string; ready: number; restarts:
     const terminated = getPath(cs, ['state', 'terminated']);
     if (typeof waiting === 'string' && waiting) reason = waiting;
     else if (isObject(terminated) && typeof terminated.reason === 'string' && terminated.reason) reason = terminated.reason;
-    else if (isObject(terminated)) reason = terminated.signal ? `Signal:${String(terminated.signal)}` : `ExitCode:${String(terminated.exitCode)}`;
+    else if (isObject(terminated))
+      reason = terminated.signal ? `Signal:${String(terminated.signal)}` : `ExitCode:${String(terminated.exitCode)}`;
     else if (cs.ready === true && isObject(getPath(cs, ['state', 'running']))) {
       hasRunning = true;
       ready++;
@@ -64,8 +66,24 @@ function firstThree(items: string[]): string {
 }
 
 const WORKLOAD_WIDE: Column[] = [
-  { name: 'Containers', type: 'string', priority: 1, cell: (o) => containers(o).map((c) => String(c.name)).join(',') },
-  { name: 'Images', type: 'string', priority: 1, cell: (o) => containers(o).map((c) => String(c.image)).join(',') },
+  {
+    name: 'Containers',
+    type: 'string',
+    priority: 1,
+    cell: (o) =>
+      containers(o)
+        .map((c) => String(c.name))
+        .join(','),
+  },
+  {
+    name: 'Images',
+    type: 'string',
+    priority: 1,
+    cell: (o) =>
+      containers(o)
+        .map((c) => String(c.image))
+        .join(','),
+  },
   { name: 'Selector', type: 'string', priority: 1, cell: (o) => labelSelectorString(getPath(o, ['spec', 'selector'])) },
 ];
 
@@ -74,7 +92,9 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Ready', type: 'string', cell: (o) => `${podStatusReason(o).ready}/${arr(getPath(o, ['spec', 'containers'])).length}` },
     { name: 'Status', type: 'string', cell: (o) => podStatusReason(o).reason },
     {
-      name: 'Restarts', type: 'string', cell: (o, now) => {
+      name: 'Restarts',
+      type: 'string',
+      cell: (o, now) => {
         const s = podStatusReason(o);
         return s.lastRestart > 0 ? `${s.restarts} (${humanDuration(now - s.lastRestart)} ago)` : String(s.restarts);
       },
@@ -83,19 +103,26 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'IP', type: 'string', priority: 1, cell: (o) => none(getPath(o, ['status', 'podIP'])) },
     { name: 'Node', type: 'string', priority: 1, cell: (o) => none(getPath(o, ['spec', 'nodeName'])) },
     { name: 'Nominated Node', type: 'string', priority: 1, cell: (o) => none(getPath(o, ['status', 'nominatedNodeName'])) },
-    { name: 'Readiness Gates', type: 'string', priority: 1, cell: (o) => none(arr(getPath(o, ['spec', 'readinessGates'])).length || undefined) },
+    {
+      name: 'Readiness Gates',
+      type: 'string',
+      priority: 1,
+      cell: (o) => none(arr(getPath(o, ['spec', 'readinessGates'])).length || undefined),
+    },
   ],
   Deployment: [
     { name: 'Ready', type: 'string', cell: (o) => `${num(o, ['status', 'readyReplicas'])}/${num(o, ['spec', 'replicas'])}` },
     { name: 'Up-to-date', type: 'integer', cell: (o) => num(o, ['status', 'updatedReplicas']) },
     { name: 'Available', type: 'integer', cell: (o) => num(o, ['status', 'availableReplicas']) },
-    AGE, ...WORKLOAD_WIDE,
+    AGE,
+    ...WORKLOAD_WIDE,
   ],
   ReplicaSet: [
     { name: 'Desired', type: 'integer', cell: (o) => num(o, ['spec', 'replicas']) },
     { name: 'Current', type: 'integer', cell: (o) => num(o, ['status', 'replicas']) },
     { name: 'Ready', type: 'integer', cell: (o) => num(o, ['status', 'readyReplicas']) },
-    AGE, ...WORKLOAD_WIDE,
+    AGE,
+    ...WORKLOAD_WIDE,
   ],
   Service: [
     { name: 'Type', type: 'string', cell: (o) => String(getPath(o, ['spec', 'type']) ?? 'ClusterIP') },
@@ -103,12 +130,40 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'External-IP', type: 'string', cell: (o) => none(arr(getPath(o, ['spec', 'externalIPs'])).join(',')) },
     { name: 'Port(s)', type: 'string', cell: servicePorts },
     AGE,
-    { name: 'Selector', type: 'string', priority: 1, cell: (o) => none(Object.entries((getPath(o, ['spec', 'selector']) ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',')) },
+    {
+      name: 'Selector',
+      type: 'string',
+      priority: 1,
+      cell: (o) =>
+        none(
+          Object.entries((getPath(o, ['spec', 'selector']) ?? {}) as Record<string, string>)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+        ),
+    },
   ],
   EndpointSlice: [
     { name: 'AddressType', type: 'string', cell: (o) => String(o.addressType ?? '') },
-    { name: 'Ports', type: 'string', cell: (o) => firstThree(arr(o.ports).filter(isObject).map((p) => String(p.port))) },
-    { name: 'Endpoints', type: 'string', cell: (o) => firstThree(arr(o.endpoints).filter(isObject).flatMap((e) => arr(e.addresses).map(String))) },
+    {
+      name: 'Ports',
+      type: 'string',
+      cell: (o) =>
+        firstThree(
+          arr(o.ports)
+            .filter(isObject)
+            .map((p) => String(p.port)),
+        ),
+    },
+    {
+      name: 'Endpoints',
+      type: 'string',
+      cell: (o) =>
+        firstThree(
+          arr(o.endpoints)
+            .filter(isObject)
+            .flatMap((e) => arr(e.addresses).map(String)),
+        ),
+    },
     AGE,
   ],
   Namespace: [{ name: 'Status', type: 'string', cell: (o) => String(getPath(o, ['status', 'phase']) ?? '') }, AGE],
@@ -119,20 +174,50 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Version', type: 'string', cell: (o) => String(getPath(o, ['status', 'nodeInfo', 'kubeletVersion']) ?? '') },
   ],
   Event: [
-    { name: 'Last Seen', type: 'string', cell: (o, now) => humanDuration(now - Date.parse(String(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp))) },
+    {
+      name: 'Last Seen',
+      type: 'string',
+      cell: (o, now) => humanDuration(now - Date.parse(String(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp))),
+    },
     { name: 'Type', type: 'string', cell: (o) => String(o.type ?? '') },
     { name: 'Reason', type: 'string', cell: (o) => String(o.reason ?? '') },
-    { name: 'Object', type: 'string', cell: (o) => `${String(getPath(o, ['involvedObject', 'kind']) ?? '').toLowerCase()}/${String(getPath(o, ['involvedObject', 'name']) ?? '')}` },
+    {
+      name: 'Object',
+      type: 'string',
+      cell: (o) =>
+        `${String(getPath(o, ['involvedObject', 'kind']) ?? '').toLowerCase()}/${String(getPath(o, ['involvedObject', 'name']) ?? '')}`,
+    },
     { name: 'Subobject', type: 'string', priority: 1, cell: (o) => String(getPath(o, ['involvedObject', 'fieldPath']) ?? '') },
-    { name: 'Source', type: 'string', priority: 1, cell: (o) => [getPath(o, ['source', 'component']), getPath(o, ['source', 'host'])].filter(Boolean).join(', ') },
+    {
+      name: 'Source',
+      type: 'string',
+      priority: 1,
+      cell: (o) => [getPath(o, ['source', 'component']), getPath(o, ['source', 'host'])].filter(Boolean).join(', '),
+    },
     { name: 'Message', type: 'string', cell: (o) => String(o.message ?? '') },
-    { name: 'First Seen', type: 'string', priority: 1, cell: (o, now) => humanDuration(now - Date.parse(String(o.firstTimestamp ?? o.metadata.creationTimestamp))) },
+    {
+      name: 'First Seen',
+      type: 'string',
+      priority: 1,
+      cell: (o, now) => humanDuration(now - Date.parse(String(o.firstTimestamp ?? o.metadata.creationTimestamp))),
+    },
     { name: 'Count', type: 'integer', priority: 1, cell: (o) => Number(o.count ?? 1) },
     { name: 'Name', type: 'string', priority: 1, cell: (o) => o.metadata.name ?? '' },
   ],
   Lease: [{ name: 'Holder', type: 'string', cell: (o) => String(getPath(o, ['spec', 'holderIdentity']) ?? '') }, AGE],
-  ConfigMap: [{ name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data ?? {}) as object).length + Object.keys((o.binaryData ?? {}) as object).length }, AGE],
-  Secret: [{ name: 'Type', type: 'string', cell: (o) => String(o.type ?? '') }, { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data ?? {}) as object).length }, AGE],
+  ConfigMap: [
+    {
+      name: 'Data',
+      type: 'integer',
+      cell: (o) => Object.keys((o.data ?? {}) as object).length + Object.keys((o.binaryData ?? {}) as object).length,
+    },
+    AGE,
+  ],
+  Secret: [
+    { name: 'Type', type: 'string', cell: (o) => String(o.type ?? '') },
+    { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data ?? {}) as object).length },
+    AGE,
+  ],
   ServiceAccount: [{ name: 'Secrets', type: 'integer', cell: (o) => arr(o.secrets).length }, AGE],
   PodDisruptionBudget: [
     { name: 'Min Available', type: 'string', cell: (o) => String(getPath(o, ['spec', 'minAvailable']) ?? 'N/A') },
@@ -140,7 +225,10 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Allowed Disruptions', type: 'integer', cell: (o) => num(o, ['status', 'disruptionsAllowed']) },
     AGE,
   ],
-  RoleBinding: [{ name: 'Role', type: 'string', cell: (o) => `${String(getPath(o, ['roleRef', 'kind']))}/${String(getPath(o, ['roleRef', 'name']))}` }, AGE],
+  RoleBinding: [
+    { name: 'Role', type: 'string', cell: (o) => `${String(getPath(o, ['roleRef', 'kind']))}/${String(getPath(o, ['roleRef', 'name']))}` },
+    AGE,
+  ],
 };
 COLUMNS.ClusterRoleBinding = COLUMNS.RoleBinding as Column[];
 
@@ -168,10 +256,15 @@ export function toTable(rt: ResourceType, objects: KObject[], resourceVersion: s
   const columns = columnsOf(rt);
   const now = Date.now();
   return {
-    kind: 'Table', apiVersion: 'meta.k8s.io/v1',
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
     metadata: resourceVersion ? { resourceVersion } : {},
     columnDefinitions: columns.map((c) => ({
-      name: c.name, type: c.type, format: c.name === 'Name' ? 'name' : '', description: `${c.name} of the ${rt.singular}`, priority: c.priority ?? 0,
+      name: c.name,
+      type: c.type,
+      format: c.name === 'Name' ? 'name' : '',
+      description: `${c.name} of the ${rt.singular}`,
+      priority: c.priority ?? 0,
     })),
     rows: objects.map((o) => {
       const object = rowObject(o, include);

@@ -22,7 +22,9 @@ function required(field: string): FieldProblem {
 /** Values as Go's %#v prints them in apiserver messages (`map[string]string{"app":"y"}`). */
 function goValue(value: unknown): string {
   if (isObject(value) && Object.values(value).every((v) => typeof v === 'string')) {
-    return `map[string]string{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(', ')}}`;
+    return `map[string]string{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
+      .join(', ')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
@@ -34,19 +36,30 @@ function invalidValue(field: string, value: unknown, why: string): FieldProblem 
 function validateName(o: KObject, problems: FieldProblem[]): void {
   const name = o.metadata.name ?? '';
   if (PATH_NAMED.has(o.kind ?? '')) {
-    if (/[/%]/.test(name) || name === '.' || name === '..') problems.push(invalidValue('metadata.name', name, 'may not contain \'/\' or \'%\''));
+    if (/[/%]/.test(name) || name === '.' || name === '..')
+      problems.push(invalidValue('metadata.name', name, "may not contain '/' or '%'"));
     return;
   }
   if (LABEL_NAMED.has(o.kind ?? '')) {
     if (name.length > 63 || !DNS1123_LABEL.test(name)) {
-      problems.push(invalidValue('metadata.name', name,
-        'a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\', and must start and end with an alphanumeric character (e.g. \'my-name\',  or \'123-abc\', regex used for validation is \'[a-z0-9]([-a-z0-9]*[a-z0-9])?\')'));
+      problems.push(
+        invalidValue(
+          'metadata.name',
+          name,
+          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        ),
+      );
     }
     return;
   }
   if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    problems.push(invalidValue('metadata.name', name,
-      'a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character (e.g. \'example.com\', regex used for validation is \'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\')'));
+    problems.push(
+      invalidValue(
+        'metadata.name',
+        name,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+      ),
+    );
   }
 }
 
@@ -66,8 +79,16 @@ function percentOrInt(value: unknown, field: string, problems: FieldProblem[]): 
   if (typeof value === 'number') {
     if (value < 0) problems.push(invalidValue(field, value, 'must be greater than or equal to 0'));
   } else if (typeof value === 'string') {
-    if (!/^\d+%$/.test(value)) problems.push(invalidValue(field, value, 'a valid percent string must be a numeric string followed by an ending \'%\' (e.g. \'1%\',  or \'93%\', regex used for validation is \'[0-9]+%\')'));
-    else if (Number(value.slice(0, -1)) > 100 && field.endsWith('maxUnavailable')) problems.push(invalidValue(field, value, 'must not be greater than 100%'));
+    if (!/^\d+%$/.test(value))
+      problems.push(
+        invalidValue(
+          field,
+          value,
+          "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+        ),
+      );
+    else if (Number(value.slice(0, -1)) > 100 && field.endsWith('maxUnavailable'))
+      problems.push(invalidValue(field, value, 'must not be greater than 100%'));
   }
 }
 
@@ -82,19 +103,29 @@ function validateWorkload(o: KObject, old: KObject | undefined, problems: FieldP
     const sel = fromLabelSelector(spec.selector);
     const labels = getPath(spec, ['template', 'metadata', 'labels']) as Record<string, string> | undefined;
     if (sel.length === 0) problems.push(invalidValue('spec.selector', spec.selector, 'empty selector is invalid for deployment'));
-    else if (!matchesLabels(sel, labels)) problems.push(invalidValue('spec.template.metadata.labels', labels ?? {}, '`selector` does not match template `labels`'));
+    else if (!matchesLabels(sel, labels))
+      problems.push(invalidValue('spec.template.metadata.labels', labels ?? {}, '`selector` does not match template `labels`'));
     if (old && canonicalJson(getPath(old, ['spec', 'selector'])) !== canonicalJson(spec.selector)) {
       problems.push(invalidValue('spec.selector', spec.selector, 'field is immutable'));
     }
   }
-  if (typeof spec.replicas === 'number' && spec.replicas < 0) problems.push(invalidValue('spec.replicas', spec.replicas, 'must be greater than or equal to 0'));
+  if (typeof spec.replicas === 'number' && spec.replicas < 0)
+    problems.push(invalidValue('spec.replicas', spec.replicas, 'must be greater than or equal to 0'));
   validateContainers(getPath(spec, ['template', 'spec']), 'spec.template.spec', problems);
   if (o.kind !== 'Deployment') return;
   const strategy = isObject(spec.strategy) ? spec.strategy : {};
   if (strategy.type === 'Recreate' && strategy.rollingUpdate !== undefined && strategy.rollingUpdate !== null) {
-    problems.push({ reason: 'FieldValueForbidden', field: 'spec.strategy.rollingUpdate', detail: 'Forbidden: may not be specified when strategy `type` is \'Recreate\'' });
+    problems.push({
+      reason: 'FieldValueForbidden',
+      field: 'spec.strategy.rollingUpdate',
+      detail: "Forbidden: may not be specified when strategy `type` is 'Recreate'",
+    });
   } else if (strategy.type !== 'Recreate' && strategy.type !== 'RollingUpdate') {
-    problems.push({ reason: 'FieldValueNotSupported', field: 'spec.strategy.type', detail: `Unsupported value: ${JSON.stringify(strategy.type)}: supported values: "Recreate", "RollingUpdate"` });
+    problems.push({
+      reason: 'FieldValueNotSupported',
+      field: 'spec.strategy.type',
+      detail: `Unsupported value: ${JSON.stringify(strategy.type)}: supported values: "Recreate", "RollingUpdate"`,
+    });
   }
   const ru = isObject(strategy.rollingUpdate) ? strategy.rollingUpdate : undefined;
   if (ru) {
@@ -133,7 +164,10 @@ export function validate(rt: ResourceType, o: KObject, old: KObject | undefined)
 
 const MICROTIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/;
 const MICROTIME_FIELDS: Record<string, string[][]> = {
-  Lease: [['spec', 'acquireTime'], ['spec', 'renewTime']],
+  Lease: [
+    ['spec', 'acquireTime'],
+    ['spec', 'renewTime'],
+  ],
   Event: [['eventTime']],
 };
 
@@ -148,7 +182,9 @@ export function checkMicroTimes(rt: ResourceType, o: JsonObject): void {
     if (typeof v !== 'string' || !MICROTIME.test(v)) {
       const text = String(v);
       const frac = /(\.\d*)?(Z|[+-]\d{2}:\d{2})?$/.exec(text.slice(19))?.[0] ?? text;
-      throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: parsing time "${text}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${frac}" as ".000000"`);
+      throw badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: parsing time "${text}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${frac}" as ".000000"`,
+      );
     }
   }
 }

@@ -31,7 +31,15 @@ interface ActiveWatch {
 }
 
 export function expiredStatus(rv: string, oldest: number): unknown {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rv} (${oldest})`, reason: 'Expired', code: 410 };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `too old resource version: ${rv} (${oldest})`,
+    reason: 'Expired',
+    code: 410,
+  };
 }
 
 export class WatchHub {
@@ -85,7 +93,10 @@ export class WatchHub {
       return;
     }
     const matches = (o: KObject | undefined): boolean =>
-      o !== undefined && (!spec.namespace || o.metadata.namespace === spec.namespace) && matchesLabels(spec.labels, o.metadata.labels) && matchesFields(spec.fields, o);
+      o !== undefined &&
+      (!spec.namespace || o.metadata.namespace === spec.namespace) &&
+      matchesLabels(spec.labels, o.metadata.labels) &&
+      matchesFields(spec.fields, o);
     const deliver = (c: Change): void => {
       if (c.rt !== spec.rt) return;
       const now = c.type !== 'DELETED' && matches(c.object);
@@ -122,9 +133,15 @@ export class WatchHub {
     const timeoutMs = (spec.timeoutSeconds ?? 1800 * (1 + Math.random())) * 1000;
     timers.push(setTimeout(() => watch.close(), timeoutMs));
     if (spec.allowWatchBookmarks) {
-      timers.push(setInterval(() => {
-        write('BOOKMARK', { kind: spec.rt.kind, apiVersion: spec.rt.apiVersion, metadata: { resourceVersion: String(store.resourceVersion) } });
-      }, this.#bookmarkIntervalMs));
+      timers.push(
+        setInterval(() => {
+          write('BOOKMARK', {
+            kind: spec.rt.kind,
+            apiVersion: spec.rt.apiVersion,
+            metadata: { resourceVersion: String(store.resourceVersion) },
+          });
+        }, this.#bookmarkIntervalMs),
+      );
     }
   }
 }

@@ -48,8 +48,20 @@ export interface Deployment extends KObject {
 }
 
 export interface ReplicaSet extends KObject {
-  spec: { replicas: number; minReadySeconds?: number; selector: JsonObject; template: JsonObject & { metadata?: { labels?: Record<string, string> } } };
-  status?: { replicas?: number; fullyLabeledReplicas?: number; readyReplicas?: number; availableReplicas?: number; observedGeneration?: number; conditions?: Condition[] };
+  spec: {
+    replicas: number;
+    minReadySeconds?: number;
+    selector: JsonObject;
+    template: JsonObject & { metadata?: { labels?: Record<string, string> } };
+  };
+  status?: {
+    replicas?: number;
+    fullyLabeledReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    observedGeneration?: number;
+    conditions?: Condition[];
+  };
 }
 
 /** `intstr.GetScaledValueFromIntOrPercent`. */
@@ -84,7 +96,8 @@ export function maxUnavailable(d: Deployment): number {
 export const specReplicas = (rss: (ReplicaSet | undefined)[]): number => rss.reduce((n, rs) => n + (rs?.spec.replicas ?? 0), 0);
 export const actualReplicas = (rss: (ReplicaSet | undefined)[]): number => rss.reduce((n, rs) => n + (rs?.status?.replicas ?? 0), 0);
 export const readyReplicas = (rss: (ReplicaSet | undefined)[]): number => rss.reduce((n, rs) => n + (rs?.status?.readyReplicas ?? 0), 0);
-export const availableReplicas = (rss: (ReplicaSet | undefined)[]): number => rss.reduce((n, rs) => n + (rs?.status?.availableReplicas ?? 0), 0);
+export const availableReplicas = (rss: (ReplicaSet | undefined)[]): number =>
+  rss.reduce((n, rs) => n + (rs?.status?.availableReplicas ?? 0), 0);
 
 export function revision(o: KObject): number {
   const v = Number(o.metadata.annotations?.[REVISION] ?? 0);
@@ -139,13 +152,26 @@ export function newRSNewReplicas(d: Deployment, all: (ReplicaSet | undefined)[],
 export function setReplicasAnnotations(rs: ReplicaSet, desired: number, max: number): boolean {
   const a = (rs.metadata.annotations ??= {});
   let changed = false;
-  if (a[DESIRED_REPLICAS] !== String(desired)) { a[DESIRED_REPLICAS] = String(desired); changed = true; }
-  if (a[MAX_REPLICAS] !== String(max)) { a[MAX_REPLICAS] = String(max); changed = true; }
+  if (a[DESIRED_REPLICAS] !== String(desired)) {
+    a[DESIRED_REPLICAS] = String(desired);
+    changed = true;
+  }
+  if (a[MAX_REPLICAS] !== String(max)) {
+    a[MAX_REPLICAS] = String(max);
+    changed = true;
+  }
   return changed;
 }
 
 function skipCopyAnnotation(key: string): boolean {
-  return key === LAST_APPLIED || key === REVISION || key === REVISION_HISTORY || key === DESIRED_REPLICAS || key === MAX_REPLICAS || key === ROLLBACK_TO;
+  return (
+    key === LAST_APPLIED ||
+    key === REVISION ||
+    key === REVISION_HISTORY ||
+    key === DESIRED_REPLICAS ||
+    key === MAX_REPLICAS ||
+    key === ROLLBACK_TO
+  );
 }
 
 /** `SetNewReplicaSetAnnotations`: copied annotations, the revision, and the revision history on re-adoption. */
@@ -219,15 +245,24 @@ export function hasProgressDeadline(d: Deployment): boolean {
 
 export function deploymentComplete(d: Deployment, s: DeploymentStatus): boolean {
   const n = d.spec.replicas;
-  return (s.updatedReplicas ?? 0) === n && (s.replicas ?? 0) === n && (s.availableReplicas ?? 0) === n && (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+  return (
+    (s.updatedReplicas ?? 0) === n &&
+    (s.replicas ?? 0) === n &&
+    (s.availableReplicas ?? 0) === n &&
+    (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)
+  );
 }
 
 export function deploymentProgressing(d: Deployment, s: DeploymentStatus): boolean {
   const old = d.status ?? {};
   const oldOld = (old.replicas ?? 0) - (old.updatedReplicas ?? 0);
   const newOld = (s.replicas ?? 0) - (s.updatedReplicas ?? 0);
-  return (s.updatedReplicas ?? 0) > (old.updatedReplicas ?? 0) || newOld < oldOld
-    || (s.readyReplicas ?? 0) > (old.readyReplicas ?? 0) || (s.availableReplicas ?? 0) > (old.availableReplicas ?? 0);
+  return (
+    (s.updatedReplicas ?? 0) > (old.updatedReplicas ?? 0) ||
+    newOld < oldOld ||
+    (s.readyReplicas ?? 0) > (old.readyReplicas ?? 0) ||
+    (s.availableReplicas ?? 0) > (old.availableReplicas ?? 0)
+  );
 }
 
 export function deploymentTimedOut(d: Deployment, s: DeploymentStatus, now: number): boolean {
@@ -252,8 +287,13 @@ export function calculateStatus(all: (ReplicaSet | undefined)[], newRS: ReplicaS
     ...(d.status?.collisionCount !== undefined ? { collisionCount: d.status.collisionCount } : {}),
     conditions: [...(d.status?.conditions ?? []).map((c) => ({ ...c }))],
   };
-  if (available >= d.spec.replicas - maxUnavailable(d)) setCondition(status, newCondition('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.'));
-  else setCondition(status, newCondition('Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.'));
+  if (available >= d.spec.replicas - maxUnavailable(d))
+    setCondition(status, newCondition('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.'));
+  else
+    setCondition(
+      status,
+      newCondition('Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.'),
+    );
   return compactStatus(status);
 }
 

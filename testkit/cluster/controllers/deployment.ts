@@ -7,10 +7,37 @@ import { clone, controllerRef, ownerRefTo } from '../api/objects.ts';
 import { T } from '../api/resources.ts';
 import type { Change } from '../api/store.ts';
 import {
-  activeReplicaSets, availableReplicas, byCreation, calculateStatus, canonical, compactStatus, deploymentComplete, deploymentProgressing,
-  deploymentTimedOut, DESIRED_REPLICAS, equalIgnoreHash, findNewReplicaSet, getCondition, HASH_LABEL, hasProgressDeadline, maxRevision,
-  maxSurge, maxUnavailable, newCondition, newRSNewReplicas, podTemplateHash, proportion, removeCondition, revision, REVISION,
-  setCondition, setDeploymentRevision, setNewReplicaSetAnnotations, setReplicasAnnotations, specReplicas, actualReplicas,
+  activeReplicaSets,
+  availableReplicas,
+  byCreation,
+  calculateStatus,
+  canonical,
+  compactStatus,
+  deploymentComplete,
+  deploymentProgressing,
+  deploymentTimedOut,
+  DESIRED_REPLICAS,
+  equalIgnoreHash,
+  findNewReplicaSet,
+  getCondition,
+  HASH_LABEL,
+  hasProgressDeadline,
+  maxRevision,
+  maxSurge,
+  maxUnavailable,
+  newCondition,
+  newRSNewReplicas,
+  podTemplateHash,
+  proportion,
+  removeCondition,
+  revision,
+  REVISION,
+  setCondition,
+  setDeploymentRevision,
+  setNewReplicaSetAnnotations,
+  setReplicasAnnotations,
+  specReplicas,
+  actualReplicas,
 } from './deployment-util.ts';
 import type { Deployment, DeploymentStatus, ReplicaSet } from './deployment-util.ts';
 import { nsKey, splitKey } from './queue.ts';
@@ -20,7 +47,6 @@ import type { ControllerDeps } from './controller.ts';
 const COMPONENT = 'deployment-controller';
 
 export class DeploymentController extends Controller {
-
   constructor(deps: ControllerDeps) {
     super('deployment', deps);
   }
@@ -54,11 +80,19 @@ export class DeploymentController extends Controller {
   }
 
   #replicaSetsFor(d: Deployment): ReplicaSet[] {
-    return (this.registry.store.list(T.replicasets, d.metadata.namespace) as ReplicaSet[]).filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
+    return (this.registry.store.list(T.replicasets, d.metadata.namespace) as ReplicaSet[]).filter(
+      (rs) => controllerRef(rs)?.uid === d.metadata.uid,
+    );
   }
 
   #updateStatus(d: Deployment): void {
-    const next = this.registry.update(T.deployments, d.metadata.namespace, d.metadata.name ?? '', { ...clone(d), metadata: { ...d.metadata, resourceVersion: undefined } }, 'status') as Deployment;
+    const next = this.registry.update(
+      T.deployments,
+      d.metadata.namespace,
+      d.metadata.name ?? '',
+      { ...clone(d), metadata: { ...d.metadata, resourceVersion: undefined } },
+      'status',
+    ) as Deployment;
     d.metadata = next.metadata;
     d.status = next.status;
   }
@@ -69,14 +103,20 @@ export class DeploymentController extends Controller {
     if (cond?.reason === 'ProgressDeadlineExceeded') return;
     const pausedExists = cond?.reason === 'DeploymentPaused';
     const status: DeploymentStatus = clone(d.status ?? {});
-    if (d.spec.paused && !pausedExists) setCondition(status, newCondition('Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused'));
-    else if (!d.spec.paused && pausedExists) setCondition(status, newCondition('Progressing', 'Unknown', 'DeploymentResumed', 'Deployment is resumed'));
+    if (d.spec.paused && !pausedExists)
+      setCondition(status, newCondition('Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused'));
+    else if (!d.spec.paused && pausedExists)
+      setCondition(status, newCondition('Progressing', 'Unknown', 'DeploymentResumed', 'Deployment is resumed'));
     else return;
     d.status = status;
     this.#updateStatus(d);
   }
 
-  #getAllReplicaSetsAndSyncRevision(d: Deployment, rsList: ReplicaSet[], create: boolean): { newRS: ReplicaSet | undefined; oldRSs: ReplicaSet[] } {
+  #getAllReplicaSetsAndSyncRevision(
+    d: Deployment,
+    rsList: ReplicaSet[],
+    create: boolean,
+  ): { newRS: ReplicaSet | undefined; oldRSs: ReplicaSet[] } {
     const existing = findNewReplicaSet(d, rsList);
     const oldRSs = rsList.filter((rs) => rs !== existing);
     return { newRS: this.#getNewReplicaSet(d, rsList, oldRSs, create), oldRSs };
@@ -96,7 +136,10 @@ export class DeploymentController extends Controller {
       let needsUpdate = setDeploymentRevision(d, rsCopy.metadata.annotations?.[REVISION]);
       if (hasProgressDeadline(d) && !getCondition(d.status, 'Progressing')) {
         d.status = clone(d.status ?? {});
-        setCondition(d.status, newCondition('Progressing', 'True', 'FoundNewReplicaSet', `Found new replica set "${rsCopy.metadata.name}"`));
+        setCondition(
+          d.status,
+          newCondition('Progressing', 'True', 'FoundNewReplicaSet', `Found new replica set "${rsCopy.metadata.name}"`),
+        );
         needsUpdate = true;
       }
       if (needsUpdate) this.#updateDeploymentMetaAndStatus(d);
@@ -110,8 +153,14 @@ export class DeploymentController extends Controller {
     const selector = clone(d.spec.selector);
     selector.matchLabels = { ...((selector.matchLabels as Record<string, string> | undefined) ?? {}), [HASH_LABEL]: hash };
     const newRS: ReplicaSet = {
-      apiVersion: 'apps/v1', kind: 'ReplicaSet',
-      metadata: { name: `${d.metadata.name}-${hash}`, namespace: d.metadata.namespace, labels: { ...meta.labels }, ownerReferences: [ownerRefTo(d, 'apps/v1', 'Deployment')] },
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: `${d.metadata.name}-${hash}`,
+        namespace: d.metadata.namespace,
+        labels: { ...meta.labels },
+        ownerReferences: [ownerRefTo(d, 'apps/v1', 'Deployment')],
+      },
       spec: { replicas: 0, minReadySeconds: d.spec.minReadySeconds ?? 0, selector, template },
     };
     newRS.spec.replicas = newRSNewReplicas(d, [...oldRSs, newRS], newRS);
@@ -129,12 +178,22 @@ export class DeploymentController extends Controller {
       throw err;
     }
     if (created.spec.replicas > 0) {
-      this.events.record(COMPONENT, undefined, d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata.name} from 0 to ${created.spec.replicas}`);
+      this.events.record(
+        COMPONENT,
+        undefined,
+        d,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled up replica set ${created.metadata.name} from 0 to ${created.spec.replicas}`,
+      );
     }
     setDeploymentRevision(d, newRevision);
     if (hasProgressDeadline(d)) {
       d.status = clone(d.status ?? {});
-      setCondition(d.status, newCondition('Progressing', 'True', 'NewReplicaSetCreated', `Created new replica set "${created.metadata.name}"`));
+      setCondition(
+        d.status,
+        newCondition('Progressing', 'True', 'NewReplicaSetCreated', `Created new replica set "${created.metadata.name}"`),
+      );
     }
     this.#updateDeploymentMetaAndStatus(d);
     return created;
@@ -146,7 +205,10 @@ export class DeploymentController extends Controller {
   }
 
   #writeReplicaSet(rs: ReplicaSet): ReplicaSet {
-    return this.registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined } }) as ReplicaSet;
+    return this.registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', {
+      ...rs,
+      metadata: { ...rs.metadata, resourceVersion: undefined },
+    }) as ReplicaSet;
   }
 
   /** `scaleReplicaSetAndRecordEvent`; returns the (possibly updated) ReplicaSet and whether its size changed. */
@@ -160,7 +222,14 @@ export class DeploymentController extends Controller {
     const updated = this.#writeReplicaSet(copy);
     if (sizeChanged) {
       const op = operation ?? (oldScale < newScale ? 'up' : 'down');
-      this.events.record(COMPONENT, undefined, d, 'Normal', 'ScalingReplicaSet', `Scaled ${op} replica set ${rs.metadata.name} from ${oldScale} to ${newScale}`);
+      this.events.record(
+        COMPONENT,
+        undefined,
+        d,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled ${op} replica set ${rs.metadata.name} from ${oldScale} to ${newScale}`,
+      );
     }
     return { scaled: sizeChanged, rs: updated };
   }
@@ -318,7 +387,12 @@ export class DeploymentController extends Controller {
     if (diff <= 0) return;
     cleanable.sort((a, b) => revision(a) - revision(b) || byCreation(a, b));
     for (const rs of cleanable.slice(0, diff)) {
-      if ((rs.status?.replicas ?? 0) !== 0 || rs.spec.replicas !== 0 || (rs.metadata.generation ?? 0) > (rs.status?.observedGeneration ?? 0)) continue;
+      if (
+        (rs.status?.replicas ?? 0) !== 0 ||
+        rs.spec.replicas !== 0 ||
+        (rs.metadata.generation ?? 0) > (rs.status?.observedGeneration ?? 0)
+      )
+        continue;
       try {
         this.registry.delete(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', {});
       } catch (err) {
@@ -348,7 +422,9 @@ export class DeploymentController extends Controller {
     const rsName = newRS?.metadata.name;
     if (hasProgressDeadline(d) && !isComplete) {
       if (deploymentComplete(d, status)) {
-        const msg = rsName ? `ReplicaSet "${rsName}" has successfully progressed.` : `Deployment "${d.metadata.name}" has successfully progressed.`;
+        const msg = rsName
+          ? `ReplicaSet "${rsName}" has successfully progressed.`
+          : `Deployment "${d.metadata.name}" has successfully progressed.`;
         setCondition(status, newCondition('Progressing', 'True', 'NewReplicaSetAvailable', msg));
       } else if (deploymentProgressing(d, status)) {
         const msg = rsName ? `ReplicaSet "${rsName}" is progressing.` : `Deployment "${d.metadata.name}" is progressing.`;
@@ -359,7 +435,9 @@ export class DeploymentController extends Controller {
         }
         setCondition(status, c);
       } else if (deploymentTimedOut(d, status, Date.now())) {
-        const msg = rsName ? `ReplicaSet "${rsName}" has timed out progressing.` : `Deployment "${d.metadata.name}" has timed out progressing.`;
+        const msg = rsName
+          ? `ReplicaSet "${rsName}" has timed out progressing.`
+          : `Deployment "${d.metadata.name}" has timed out progressing.`;
         setCondition(status, newCondition('Progressing', 'False', 'ProgressDeadlineExceeded', msg));
       }
     }
@@ -391,6 +469,9 @@ function findActiveOrLatest(newRS: ReplicaSet | undefined, oldRSs: ReplicaSet[])
 }
 
 function isSaturated(d: Deployment, rs: ReplicaSet): boolean {
-  return rs.spec.replicas === d.spec.replicas && Number(rs.metadata.annotations?.[DESIRED_REPLICAS]) === d.spec.replicas && (rs.status?.availableReplicas ?? 0) === d.spec.replicas;
+  return (
+    rs.spec.replicas === d.spec.replicas &&
+    Number(rs.metadata.annotations?.[DESIRED_REPLICAS]) === d.spec.replicas &&
+    (rs.status?.availableReplicas ?? 0) === d.spec.replicas
+  );
 }
-

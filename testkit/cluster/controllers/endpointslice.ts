@@ -46,7 +46,10 @@ function selectorOf(svc: KObject): [string, string][] | undefined {
 }
 
 function selects(sel: [string, string][], labels: Record<string, string> | undefined): boolean {
-  return matchesLabels(sel.map(([key, v]) => ({ key, op: '=', values: [v] })), labels);
+  return matchesLabels(
+    sel.map(([key, v]) => ({ key, op: '=', values: [v] })),
+    labels,
+  );
 }
 
 /** RFC 3339 with nanosecond precision and trailing zeros trimmed, as Go's RFC3339Nano prints. */
@@ -73,7 +76,8 @@ export class EndpointSliceController extends Controller {
     else if (c.rt === T.pods) {
       for (const svc of this.registry.store.peekAll(T.services, ns)) {
         const sel = selectorOf(svc);
-        if (sel && (selects(sel, c.object.metadata.labels) || (c.old && selects(sel, c.old.metadata.labels)))) this.#enqueue(nsKey(ns, svc.metadata.name));
+        if (sel && (selects(sel, c.object.metadata.labels) || (c.old && selects(sel, c.old.metadata.labels))))
+          this.#enqueue(nsKey(ns, svc.metadata.name));
       }
     } else if (c.rt === T.endpointslices && c.object.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY) {
       const svc = c.object.metadata.labels[SERVICE_NAME_LABEL];
@@ -87,8 +91,9 @@ export class EndpointSliceController extends Controller {
     if (!svc || svc.metadata.deletionTimestamp) return;
     const sel = selectorOf(svc);
     if (!sel) return;
-    const existing = (this.registry.store.list(T.endpointslices, namespace) as Slice[]).filter((s) =>
-      s.metadata.labels?.[SERVICE_NAME_LABEL] === name && s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY);
+    const existing = (this.registry.store.list(T.endpointslices, namespace) as Slice[]).filter(
+      (s) => s.metadata.labels?.[SERVICE_NAME_LABEL] === name && s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY,
+    );
     const desired = this.#desiredEndpoints(svc, sel);
     this.#reconcile(svc, existing, desired);
   }
@@ -108,7 +113,12 @@ export class EndpointSliceController extends Controller {
       for (const sp of svcPorts) {
         const port = resolveTargetPort(sp.targetPort ?? sp.port, pod);
         if (port === undefined) continue;
-        ports.push({ name: typeof sp.name === 'string' ? sp.name : '', port, protocol: String(sp.protocol ?? 'TCP'), ...(typeof sp.appProtocol === 'string' ? { appProtocol: sp.appProtocol } : {}) });
+        ports.push({
+          name: typeof sp.name === 'string' ? sp.name : '',
+          port,
+          protocol: String(sp.protocol ?? 'TCP'),
+          ...(typeof sp.appProtocol === 'string' ? { appProtocol: sp.appProtocol } : {}),
+        });
       }
       const serving = isPodReady(pod);
       const terminating = pod.metadata.deletionTimestamp !== undefined;
@@ -122,7 +132,7 @@ export class EndpointSliceController extends Controller {
       };
       const k = canonicalJson(ports);
       let g = groups.get(k);
-      if (!g) groups.set(k, g = { ports, endpoints: new Map() });
+      if (!g) groups.set(k, (g = { ports, endpoints: new Map() }));
       g.endpoints.set(pod.metadata.uid ?? '', endpoint);
     }
     return groups;
@@ -149,7 +159,7 @@ export class EndpointSliceController extends Controller {
       for (const [uid, e] of group.endpoints) {
         if (placed.has(uid)) continue;
         let target = filled.find((s) => (s.endpoints ?? []).length < MAX_ENDPOINTS_PER_SLICE);
-        if (!target) filled.push(target = this.#newSlice(svc, group.ports));
+        if (!target) filled.push((target = this.#newSlice(svc, group.ports)));
         (target.endpoints ??= []).push(e);
       }
       toWrite.push(...filled);
@@ -160,7 +170,12 @@ export class EndpointSliceController extends Controller {
       if (placeholder) toDelete.delete(placeholder);
       toWrite.push({ ...(placeholder ? clone(placeholder) : this.#newSlice(svc, [])), endpoints: null, ports: null });
     }
-    for (const s of toWrite) this.#write(svc, s, existing.find((e) => e.metadata.uid !== undefined && e.metadata.uid === s.metadata.uid));
+    for (const s of toWrite)
+      this.#write(
+        svc,
+        s,
+        existing.find((e) => e.metadata.uid !== undefined && e.metadata.uid === s.metadata.uid),
+      );
     for (const s of toDelete) {
       try {
         this.registry.delete(T.endpointslices, s.metadata.namespace, s.metadata.name ?? '', {});
@@ -172,19 +187,39 @@ export class EndpointSliceController extends Controller {
 
   #newSlice(svc: KObject, ports: EndpointPort[]): Slice {
     return {
-      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-      metadata: { generateName: `${svc.metadata.name}-`, namespace: svc.metadata.namespace, ownerReferences: [ownerRefTo(svc, 'v1', 'Service')] },
-      addressType: 'IPv4', endpoints: [], ports,
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        generateName: `${svc.metadata.name}-`,
+        namespace: svc.metadata.namespace,
+        ownerReferences: [ownerRefTo(svc, 'v1', 'Service')],
+      },
+      addressType: 'IPv4',
+      endpoints: [],
+      ports,
     };
   }
 
   #write(svc: KObject, slice: Slice, before: Slice | undefined): void {
-    const labels: Record<string, string> = { ...(svc.metadata.labels ?? {}), [SERVICE_NAME_LABEL]: svc.metadata.name ?? '', [MANAGED_BY_LABEL]: MANAGED_BY };
+    const labels: Record<string, string> = {
+      ...(svc.metadata.labels ?? {}),
+      [SERVICE_NAME_LABEL]: svc.metadata.name ?? '',
+      [MANAGED_BY_LABEL]: MANAGED_BY,
+    };
     if (getPath(svc, ['spec', 'clusterIP']) === 'None') labels['service.kubernetes.io/headless'] = '';
     slice.metadata.labels = labels;
-    if (before && canonicalJson({ e: before.endpoints, p: before.ports, l: before.metadata.labels }) === canonicalJson({ e: slice.endpoints, p: slice.ports, l: labels })) return;
+    if (
+      before &&
+      canonicalJson({ e: before.endpoints, p: before.ports, l: before.metadata.labels }) ===
+        canonicalJson({ e: slice.endpoints, p: slice.ports, l: labels })
+    )
+      return;
     slice.metadata.annotations = { ...(slice.metadata.annotations ?? {}), [TRIGGER_TIME]: rfc3339Nano(Date.now()) };
-    if (before) this.registry.update(T.endpointslices, slice.metadata.namespace, slice.metadata.name ?? '', { ...slice, metadata: { ...slice.metadata, resourceVersion: undefined } });
+    if (before)
+      this.registry.update(T.endpointslices, slice.metadata.namespace, slice.metadata.name ?? '', {
+        ...slice,
+        metadata: { ...slice.metadata, resourceVersion: undefined },
+      });
     else this.registry.create(T.endpointslices, slice.metadata.namespace, slice);
   }
 }

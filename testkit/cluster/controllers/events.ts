@@ -34,7 +34,15 @@ export class EventRecorder {
     clearInterval(this.#sweeper);
   }
 
-  record(component: string, host: string | undefined, obj: KObject, type: EventType, reason: string, message: string, fieldPath?: string): void {
+  record(
+    component: string,
+    host: string | undefined,
+    obj: KObject,
+    type: EventType,
+    reason: string,
+    message: string,
+    fieldPath?: string,
+  ): void {
     const namespace = obj.metadata.namespace || 'default';
     const key = `${obj.metadata.uid}|${reason}|${message}|${fieldPath ?? ''}`;
     const now = timestamp();
@@ -53,12 +61,24 @@ export class EventRecorder {
       this.#registry.create(T.events, namespace, {
         metadata: { name, namespace },
         involvedObject: {
-          kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid,
-          apiVersion: obj.apiVersion, resourceVersion: obj.metadata.resourceVersion, ...(fieldPath ? { fieldPath } : {}),
+          kind: obj.kind,
+          namespace: obj.metadata.namespace,
+          name: obj.metadata.name,
+          uid: obj.metadata.uid,
+          apiVersion: obj.apiVersion,
+          resourceVersion: obj.metadata.resourceVersion,
+          ...(fieldPath ? { fieldPath } : {}),
         },
-        reason, message, source: { component, ...(host ? { host } : {}) },
-        firstTimestamp: now, lastTimestamp: now, count: 1, type, eventTime: null,
-        reportingComponent: component, reportingInstance: host ?? '',
+        reason,
+        message,
+        source: { component, ...(host ? { host } : {}) },
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+        type,
+        eventTime: null,
+        reportingComponent: component,
+        reportingInstance: host ?? '',
       });
       this.#seen.set(key, name);
     } catch {

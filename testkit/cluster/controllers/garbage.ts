@@ -8,9 +8,7 @@ import type { Change } from '../api/store.ts';
 import { Controller } from './controller.ts';
 import type { ControllerDeps } from './controller.ts';
 
-
 export class GarbageCollector extends Controller {
-
   constructor(deps: ControllerDeps) {
     super('garbage-collector', deps);
   }
@@ -18,7 +16,8 @@ export class GarbageCollector extends Controller {
   override observe(c: Change): void {
     const uid = c.object.metadata.uid ?? '';
     if (c.type === 'DELETED') this.queue.add(`orphaned:${uid}`);
-    if (c.object.metadata.deletionTimestamp && c.object.metadata.finalizers?.includes(FOREGROUND_FINALIZER)) this.queue.add(`foreground:${uid}`);
+    if (c.object.metadata.deletionTimestamp && c.object.metadata.finalizers?.includes(FOREGROUND_FINALIZER))
+      this.queue.add(`foreground:${uid}`);
     // A dependent that went away may unblock an owner in foreground deletion.
     if (c.type === 'DELETED') for (const ref of c.object.metadata.ownerReferences ?? []) this.queue.add(`foreground:${ref.uid}`);
   }
@@ -39,7 +38,10 @@ export class GarbageCollector extends Controller {
     const rt = typeOf(o);
     if (!rt || o.metadata.deletionTimestamp) return;
     try {
-      this.registry.delete(rt, o.metadata.namespace, o.metadata.name ?? '', { propagationPolicy: policy, preconditions: { uid: o.metadata.uid ?? '' } });
+      this.registry.delete(rt, o.metadata.namespace, o.metadata.name ?? '', {
+        propagationPolicy: policy,
+        preconditions: { uid: o.metadata.uid ?? '' },
+      });
     } catch (err) {
       if (!(err instanceof ApiError) || (err.code !== 404 && err.code !== 409)) throw err;
     }

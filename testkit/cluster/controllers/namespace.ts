@@ -7,9 +7,7 @@ import type { Change } from '../api/store.ts';
 import { Controller } from './controller.ts';
 import type { ControllerDeps } from './controller.ts';
 
-
 export class NamespaceController extends Controller {
-
   constructor(deps: ControllerDeps) {
     super('namespace', deps);
   }
@@ -24,10 +22,18 @@ export class NamespaceController extends Controller {
     if (!ns) return;
     if (!ns.metadata.deletionTimestamp) {
       this.#ensure(() => this.registry.create(T.serviceaccounts, name, { metadata: { name: 'default' } }));
-      this.#ensure(() => this.registry.create(T.configmaps, name, {
-        metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clients.' } },
-        data: { 'ca.crt': '' },
-      }));
+      this.#ensure(() =>
+        this.registry.create(T.configmaps, name, {
+          metadata: {
+            name: 'kube-root-ca.crt',
+            annotations: {
+              'kubernetes.io/description':
+                'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clients.',
+            },
+          },
+          data: { 'ca.crt': '' },
+        }),
+      );
       return;
     }
     let remaining = 0;

@@ -43,10 +43,13 @@ export class WorkQueue {
     const existing = this.#timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key);
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        this.add(key);
+      },
+      Math.max(0, ms),
+    );
     this.#timers.set(key, { at, timer });
   }
 
@@ -61,10 +64,13 @@ export class WorkQueue {
     const first = existing?.first ?? now;
     const at = Math.min(now + ms, first + maxWaitMs);
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key);
-    }, Math.max(0, at - now));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        this.add(key);
+      },
+      Math.max(0, at - now),
+    );
     this.#timers.set(key, { at, timer, first });
   }
 
@@ -77,7 +83,7 @@ export class WorkQueue {
       try {
         this.#sync(key);
       } catch (err) {
-        this.#onError(new Error(`${this.#name} sync of ${key} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
+        this.#onError(new Error(`${this.#name} sync of ${key} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
         this.addAfter(key, 200);
       }
     }

@@ -16,7 +16,6 @@ import type { ControllerDeps } from './controller.ts';
 const COMPONENT = 'replicaset-controller';
 
 export class ReplicaSetController extends Controller {
-
   constructor(deps: ControllerDeps) {
     super('replicaset', deps);
   }
@@ -30,8 +29,7 @@ export class ReplicaSetController extends Controller {
       const after = (c.object.spec as { replicas?: number } | undefined)?.replicas;
       if (before !== undefined && after !== undefined && after < before) this.queue.addFirst(key);
       else this.queue.add(key);
-    }
-    else if (c.rt === T.pods) {
+    } else if (c.rt === T.pods) {
       const ref = controllerRef(c.object) ?? (c.old ? controllerRef(c.old) : undefined);
       if (ref?.kind === 'ReplicaSet') this.queue.add(nsKey(c.object.metadata.namespace, ref.name));
     }
@@ -41,7 +39,8 @@ export class ReplicaSetController extends Controller {
     const [namespace, name] = splitKey(key);
     const rs = this.registry.store.get(T.replicasets, namespace, name) as ReplicaSet | undefined;
     if (!rs) return;
-    const owned = (): Pod[] => this.registry.store.peekAll(T.pods, namespace).filter((p) => controllerRef(p)?.uid === rs.metadata.uid) as Pod[];
+    const owned = (): Pod[] =>
+      this.registry.store.peekAll(T.pods, namespace).filter((p) => controllerRef(p)?.uid === rs.metadata.uid) as Pod[];
     if (!rs.metadata.deletionTimestamp) this.#manageReplicas(rs, owned().filter(isPodActive));
     this.#updateStatus(rs, owned());
   }
@@ -50,11 +49,16 @@ export class ReplicaSetController extends Controller {
     const diff = active.length - rs.spec.replicas;
     if (diff < 0) {
       for (let i = 0; i < -diff; i++) {
-        const template = clone(rs.spec.template) as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: unknown };
+        const template = clone(rs.spec.template) as {
+          metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+          spec?: unknown;
+        };
         const pod = this.registry.create(T.pods, rs.metadata.namespace, {
           metadata: {
-            generateName: `${rs.metadata.name}-`, namespace: rs.metadata.namespace,
-            labels: template.metadata?.labels, annotations: template.metadata?.annotations,
+            generateName: `${rs.metadata.name}-`,
+            namespace: rs.metadata.namespace,
+            labels: template.metadata?.labels,
+            annotations: template.metadata?.annotations,
             ownerReferences: [ownerRefTo(rs, 'apps/v1', 'ReplicaSet')],
           },
           spec: template.spec,
@@ -74,7 +78,12 @@ export class ReplicaSetController extends Controller {
     const minReady = rs.spec.minReadySeconds ?? 0;
     const active = pods.filter(isPodActive);
     const templateLabels = rs.spec.template.metadata?.labels ?? {};
-    const fullyLabeled = active.filter((p) => matchesLabels(Object.entries(templateLabels).map(([k, v]) => ({ key: k, op: '=' as const, values: [v] })), p.metadata.labels));
+    const fullyLabeled = active.filter((p) =>
+      matchesLabels(
+        Object.entries(templateLabels).map(([k, v]) => ({ key: k, op: '=' as const, values: [v] })),
+        p.metadata.labels,
+      ),
+    );
     const status = {
       replicas: active.length,
       ...compactStatus({
@@ -88,10 +97,17 @@ export class ReplicaSetController extends Controller {
       // A pod that is ready but not yet available becomes available later: come back then.
       for (const p of active) {
         const since = Date.parse(podCondition(p, 'Ready')?.lastTransitionTime ?? '');
-        if (isPodReady(p) && !isPodAvailable(p, minReady, now)) this.queue.addAfter(nsKey(rs.metadata.namespace, rs.metadata.name), since + minReady * 1000 - now + 50);
+        if (isPodReady(p) && !isPodAvailable(p, minReady, now))
+          this.queue.addAfter(nsKey(rs.metadata.namespace, rs.metadata.name), since + minReady * 1000 - now + 50);
       }
     }
     if (canonical(status) === canonical(rs.status ?? {})) return;
-    this.registry.update(T.replicasets, rs.metadata.namespace, rs.metadata.name ?? '', { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined }, status }, 'status');
+    this.registry.update(
+      T.replicasets,
+      rs.metadata.namespace,
+      rs.metadata.name ?? '',
+      { ...rs, metadata: { ...rs.metadata, resourceVersion: undefined }, status },
+      'status',
+    );
   }
 }

@@ -20,7 +20,8 @@ export class Scheduler extends Controller {
   override observe(c: Change): void {
     if (c.rt !== T.pods || c.type === 'DELETED') return;
     const spec = c.object.spec;
-    if (isObject(spec) && !spec.nodeName && !c.object.metadata.deletionTimestamp) this.queue.add(nsKey(c.object.metadata.namespace, c.object.metadata.name));
+    if (isObject(spec) && !spec.nodeName && !c.object.metadata.deletionTimestamp)
+      this.queue.add(nsKey(c.object.metadata.namespace, c.object.metadata.name));
   }
 
   protected sync(key: string): void {
@@ -36,7 +37,20 @@ export class Scheduler extends Controller {
     const conditions = (status.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
     const scheduled: PodCondition = { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: timestamp() };
     status.conditions = [...conditions, scheduled];
-    this.registry.update(T.pods, namespace, name, { ...after, metadata: { ...after.metadata, resourceVersion: undefined }, status }, 'status');
-    this.events.record('default-scheduler', undefined, after, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${this.#nodeName}`);
+    this.registry.update(
+      T.pods,
+      namespace,
+      name,
+      { ...after, metadata: { ...after.metadata, resourceVersion: undefined }, status },
+      'status',
+    );
+    this.events.record(
+      'default-scheduler',
+      undefined,
+      after,
+      'Normal',
+      'Scheduled',
+      `Successfully assigned ${namespace}/${name} to ${this.#nodeName}`,
+    );
   }
 }

@@ -58,9 +58,16 @@ export function containerEnv(registry: Registry, pod: KObject, container: JsonOb
     else if (isObject(e.valueFrom)) {
       const vf = e.valueFrom;
       const path = getPath(vf, ['fieldRef', 'fieldPath']);
-      const v = typeof path === 'string' ? (path === 'status.podIP' ? podIp : fieldRef(pod, path))
-        : vf.configMapKeyRef ? keyRef(registry, namespace, vf.configMapKeyRef, false)
-          : vf.secretKeyRef ? keyRef(registry, namespace, vf.secretKeyRef, true) : undefined;
+      const v =
+        typeof path === 'string'
+          ? path === 'status.podIP'
+            ? podIp
+            : fieldRef(pod, path)
+          : vf.configMapKeyRef
+            ? keyRef(registry, namespace, vf.configMapKeyRef, false)
+            : vf.secretKeyRef
+              ? keyRef(registry, namespace, vf.secretKeyRef, true)
+              : undefined;
       if (v !== undefined) env[e.name] = v;
     } else env[e.name] = '';
   }

@@ -26,7 +26,8 @@ export class Kubelet implements PodLogSource {
   observe(c: Change): void {
     if (c.rt !== T.pods) return;
     const spec = c.object.spec;
-    if (c.type === 'DELETED' || (isObject(spec) && spec.nodeName === this.#ctx.nodeName)) this.queue.add(nsKey(c.object.metadata.namespace, c.object.metadata.name));
+    if (c.type === 'DELETED' || (isObject(spec) && spec.nodeName === this.#ctx.nodeName))
+      this.queue.add(nsKey(c.object.metadata.namespace, c.object.metadata.name));
   }
 
   /** Every pod process that is running now, by pod (for tests and diagnostics). */
@@ -65,7 +66,10 @@ export class Kubelet implements PodLogSource {
 
   #finishDeletion(pod: Pod): void {
     try {
-      this.#ctx.registry.delete(T.pods, pod.metadata.namespace, pod.metadata.name ?? '', { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid ?? '' } });
+      this.#ctx.registry.delete(T.pods, pod.metadata.namespace, pod.metadata.name ?? '', {
+        gracePeriodSeconds: 0,
+        preconditions: { uid: pod.metadata.uid ?? '' },
+      });
     } catch (err) {
       if (!(err instanceof ApiError) || (err.code !== 404 && err.code !== 409)) throw err;
     }
@@ -73,7 +77,8 @@ export class Kubelet implements PodLogSource {
 
   read(namespace: string, pod: string, container: string | undefined, previous: boolean): string {
     const logs = this.#workers.get(nsKey(namespace, pod))?.logs(container, previous);
-    if (!logs && previous) throw new ApiError(400, 'BadRequest', `previous terminated container "${container ?? ''}" in pod "${pod}" not found`);
+    if (!logs && previous)
+      throw new ApiError(400, 'BadRequest', `previous terminated container "${container ?? ''}" in pod "${pod}" not found`);
     return logs?.text ?? '';
   }
 

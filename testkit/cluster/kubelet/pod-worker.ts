@@ -93,10 +93,22 @@ export class PodWorker {
     this.namespace = pod.metadata.namespace ?? '';
     this.name = pod.metadata.name ?? '';
     this.containers = (pod.spec.containers ?? []).map((spec) => ({
-      spec, name: String(spec.name), image: String(spec.image), proc: undefined, previousLogs: undefined,
-      waiting: { reason: 'ContainerCreating' }, terminated: undefined, lastTerminated: undefined, restartCount: 0, ready: false, probers: [], restartTimer: undefined,
+      spec,
+      name: String(spec.name),
+      image: String(spec.image),
+      proc: undefined,
+      previousLogs: undefined,
+      waiting: { reason: 'ContainerCreating' },
+      terminated: undefined,
+      lastTerminated: undefined,
+      restartCount: 0,
+      ready: false,
+      probers: [],
+      restartTimer: undefined,
     }));
-    this.finished = new Promise((r) => { this.#finish = r; });
+    this.finished = new Promise((r) => {
+      this.#finish = r;
+    });
   }
 
   get ip(): string {
@@ -129,11 +141,13 @@ export class PodWorker {
     if (readiness) c.probers.push(this.#prober(c, readiness, 'Readiness', (ok) => this.#setReady(c, ok)));
     const liveness = isObject(c.spec.livenessProbe) ? c.spec.livenessProbe : undefined;
     if (liveness) {
-      c.probers.push(this.#prober(c, liveness, 'Liveness', (ok) => {
-        if (ok || this.#terminating || !proc.running) return;
-        this.#event('Normal', 'Killing', `Container ${c.name} failed liveness probe, will be restarted`, c);
-        void this.#stopProcess(proc, Date.now() + this.#graceSeconds() * 1000);
-      }));
+      c.probers.push(
+        this.#prober(c, liveness, 'Liveness', (ok) => {
+          if (ok || this.#terminating || !proc.running) return;
+          this.#event('Normal', 'Killing', `Container ${c.name} failed liveness probe, will be restarted`, c);
+          void this.#stopProcess(proc, Date.now() + this.#graceSeconds() * 1000);
+        }),
+      );
     }
     for (const p of c.probers) p.start(p === c.probers[0] && readiness ? false : true);
     void proc.exited.then((exit) => this.#onExit(c, proc, exit));
@@ -141,8 +155,13 @@ export class PodWorker {
 
   #prober(c: Container, probe: JsonObject, kind: string, onChange: (ok: boolean) => void): Prober {
     const periodMs = this.#ctx.probePeriodMs ?? Number(probe.periodSeconds ?? 10) * 1000;
-    return new Prober(probe, periodMs, () => runProbe(probe, this.#ip, c.spec), onChange,
-      (message) => this.#event('Warning', 'Unhealthy', `${kind} probe failed: ${message}`, c));
+    return new Prober(
+      probe,
+      periodMs,
+      () => runProbe(probe, this.#ip, c.spec),
+      onChange,
+      (message) => this.#event('Warning', 'Unhealthy', `${kind} probe failed: ${message}`, c),
+    );
   }
 
   #setReady(c: Container, ready: boolean): void {
@@ -161,9 +180,12 @@ export class PodWorker {
     for (const p of c.probers) p.stop();
     c.ready = false;
     c.terminated = {
-      exitCode: exit.exitCode, reason: exit.exitCode === 0 ? 'Completed' : 'Error',
+      exitCode: exit.exitCode,
+      reason: exit.exitCode === 0 ? 'Completed' : 'Error',
       ...(exit.signal ? { signal: exit.exitCode - 128 } : {}),
-      startedAt: timestamp(proc.startedAt), finishedAt: timestamp(exit.at), containerID: proc.id,
+      startedAt: timestamp(proc.startedAt),
+      finishedAt: timestamp(exit.at),
+      containerID: proc.id,
     };
     if (this.#terminating || this.#done) {
       this.#wakeAll();
@@ -175,8 +197,16 @@ export class PodWorker {
       c.lastTerminated = c.terminated;
       c.terminated = undefined;
       if (delay > 0) {
-        c.waiting = { reason: 'CrashLoopBackOff', message: `back-off ${humanDuration(delay)} restarting failed container=${c.name} pod=${this.name}_${this.namespace}(${this.uid})` };
-        this.#event('Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${this.name}_${this.namespace}(${this.uid})`, c);
+        c.waiting = {
+          reason: 'CrashLoopBackOff',
+          message: `back-off ${humanDuration(delay)} restarting failed container=${c.name} pod=${this.name}_${this.namespace}(${this.uid})`,
+        };
+        this.#event(
+          'Warning',
+          'BackOff',
+          `Back-off restarting failed container ${c.name} in pod ${this.name}_${this.namespace}(${this.uid})`,
+          c,
+        );
       }
       this.#writeStatus();
       c.restartTimer = setTimeout(() => {
@@ -238,24 +268,26 @@ export class PodWorker {
   }
 
   async #runTermination(): Promise<void> {
-    await Promise.all(this.containers.map(async (c) => {
-      clearTimeout(c.restartTimer);
-      const proc = c.proc;
-      if (!proc?.running) return;
-      this.#event('Normal', 'Killing', `Stopping container ${c.name}`, c);
-      const hook = getPath(c.spec, ['lifecycle', 'preStop']);
-      const sleepSeconds = preStopSleepSeconds(hook);
-      if (sleepSeconds !== undefined) {
-        const hookEnd = Date.now() + sleepSeconds * 1000;
-        await this.#waitUntil(() => Math.min(this.#deadline, hookEnd), proc.exited);
-      } else if (isObject(hook) && isObject(hook.httpGet)) await this.#httpHook(hook.httpGet, c.spec);
-      // A preStop hook that used up the grace period earns a one-off 2 s extension, as in the kubelet.
-      if (Date.now() >= this.#deadline) this.#deadline = Date.now() + 2000;
-      proc.signal('SIGTERM');
-      await this.#waitUntil(() => this.#deadline, proc.exited);
-      proc.signal('SIGKILL');
-      await proc.exited;
-    }));
+    await Promise.all(
+      this.containers.map(async (c) => {
+        clearTimeout(c.restartTimer);
+        const proc = c.proc;
+        if (!proc?.running) return;
+        this.#event('Normal', 'Killing', `Stopping container ${c.name}`, c);
+        const hook = getPath(c.spec, ['lifecycle', 'preStop']);
+        const sleepSeconds = preStopSleepSeconds(hook);
+        if (sleepSeconds !== undefined) {
+          const hookEnd = Date.now() + sleepSeconds * 1000;
+          await this.#waitUntil(() => Math.min(this.#deadline, hookEnd), proc.exited);
+        } else if (isObject(hook) && isObject(hook.httpGet)) await this.#httpHook(hook.httpGet, c.spec);
+        // A preStop hook that used up the grace period earns a one-off 2 s extension, as in the kubelet.
+        if (Date.now() >= this.#deadline) this.#deadline = Date.now() + 2000;
+        proc.signal('SIGTERM');
+        await this.#waitUntil(() => this.#deadline, proc.exited);
+        proc.signal('SIGKILL');
+        await proc.exited;
+      }),
+    );
     this.#done = true;
     for (const c of this.containers) for (const p of c.probers) p.stop();
     this.#writeStatus();
@@ -274,12 +306,18 @@ export class PodWorker {
   #httpHook(get: JsonObject, container: JsonObject): Promise<void> {
     const port = resolvePort(get.port, container);
     return new Promise((resolve) => {
-      const req = http.get({ host: this.#ip, port, path: String(get.path ?? '/'), agent: false, timeout: Math.max(0, this.#deadline - Date.now()) }, (res) => {
-        res.resume();
-        res.on('end', () => resolve());
-      });
+      const req = http.get(
+        { host: this.#ip, port, path: String(get.path ?? '/'), agent: false, timeout: Math.max(0, this.#deadline - Date.now()) },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        },
+      );
       req.on('error', () => resolve());
-      req.on('timeout', () => { req.destroy(); resolve(); });
+      req.on('timeout', () => {
+        req.destroy();
+        resolve();
+      });
     });
   }
 
@@ -298,7 +336,15 @@ export class PodWorker {
   }
 
   #event(type: 'Normal' | 'Warning', reason: string, message: string, c: Container): void {
-    this.#ctx.events.record(COMPONENT, this.#ctx.nodeName, this.#current() ?? this.#pod, type, reason, message, `spec.containers{${c.name}}`);
+    this.#ctx.events.record(
+      COMPONENT,
+      this.#ctx.nodeName,
+      this.#current() ?? this.#pod,
+      type,
+      reason,
+      message,
+      `spec.containers{${c.name}}`,
+    );
   }
 
   #current(): Pod | undefined {
@@ -307,19 +353,27 @@ export class PodWorker {
   }
 
   #containerStatus(c: Container): ContainerStatus {
-    const state: Record<string, unknown> = c.terminated ? { terminated: c.terminated }
-      : c.proc && !c.waiting ? { running: { startedAt: timestamp(c.proc.startedAt) } }
+    const state: Record<string, unknown> = c.terminated
+      ? { terminated: c.terminated }
+      : c.proc && !c.waiting
+        ? { running: { startedAt: timestamp(c.proc.startedAt) } }
         : { waiting: c.waiting ?? { reason: 'ContainerCreating' } };
     return {
-      name: c.name, state, lastState: c.lastTerminated ? { terminated: c.lastTerminated } : {},
-      ready: c.ready && !!c.proc?.running, restartCount: c.restartCount, image: c.image,
+      name: c.name,
+      state,
+      lastState: c.lastTerminated ? { terminated: c.lastTerminated } : {},
+      ready: c.ready && !!c.proc?.running,
+      restartCount: c.restartCount,
+      image: c.image,
       imageID: `${c.image.split(':')[0]}@sha256:${createHash('sha256').update(c.image).digest('hex')}`,
-      ...(c.proc ? { containerID: c.proc.id } : {}), started: !!c.proc?.running && !c.waiting,
+      ...(c.proc ? { containerID: c.proc.id } : {}),
+      started: !!c.proc?.running && !c.waiting,
     };
   }
 
   #phase(): string {
-    if (this.containers.every((c) => c.terminated)) return this.containers.every((c) => c.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
+    if (this.containers.every((c) => c.terminated))
+      return this.containers.every((c) => c.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
     if (this.containers.some((c) => c.proc || c.lastTerminated)) return 'Running';
     return 'Pending';
   }
@@ -337,9 +391,12 @@ export class PodWorker {
       const prev = old.conditions?.find((c) => c.type === type);
       const status = ok ? 'True' : 'False';
       return {
-        type, status, lastProbeTime: null,
+        type,
+        status,
+        lastProbeTime: null,
         lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : timestamp(),
-        ...(reason ? { reason } : {}), ...(message ? { message } : {}),
+        ...(reason ? { reason } : {}),
+        ...(message ? { message } : {}),
       };
     };
     const notReadyReason = terminal ? 'PodCompleted' : 'ContainersNotReady';
@@ -350,18 +407,36 @@ export class PodWorker {
       conditions: [
         cond('PodReadyToStartContainers', !terminal),
         cond('Initialized', true),
-        cond('Ready', allReady && !terminal, allReady && !terminal ? undefined : notReadyReason, allReady && !terminal ? undefined : notReadyMessage),
-        cond('ContainersReady', allReady && !terminal, allReady && !terminal ? undefined : notReadyReason, allReady && !terminal ? undefined : notReadyMessage),
+        cond(
+          'Ready',
+          allReady && !terminal,
+          allReady && !terminal ? undefined : notReadyReason,
+          allReady && !terminal ? undefined : notReadyMessage,
+        ),
+        cond(
+          'ContainersReady',
+          allReady && !terminal,
+          allReady && !terminal ? undefined : notReadyReason,
+          allReady && !terminal ? undefined : notReadyMessage,
+        ),
         ...(scheduled ? [scheduled] : []),
       ],
-      hostIP: this.#ctx.hostIp, hostIPs: [{ ip: this.#ctx.hostIp }],
-      podIP: this.#ip, podIPs: [{ ip: this.#ip }],
+      hostIP: this.#ctx.hostIp,
+      hostIPs: [{ ip: this.#ctx.hostIp }],
+      podIP: this.#ip,
+      podIPs: [{ ip: this.#ip }],
       startTime: this.#startTime,
       containerStatuses: statuses,
       qosClass: old.qosClass ?? 'BestEffort',
     };
     try {
-      this.#ctx.registry.update(T.pods, this.namespace, this.name, { ...pod, metadata: { ...pod.metadata, resourceVersion: undefined }, status }, 'status');
+      this.#ctx.registry.update(
+        T.pods,
+        this.namespace,
+        this.name,
+        { ...pod, metadata: { ...pod.metadata, resourceVersion: undefined }, status },
+        'status',
+      );
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 404) throw err;
     }
@@ -375,7 +450,11 @@ export class PodWorker {
   #container(name: string | undefined): Container {
     if (name === undefined) {
       if (this.containers.length === 1) return this.containers[0] as Container;
-      throw new ApiError(400, 'BadRequest', `a container name must be specified for pod ${this.name}, choose one of: [${this.containers.map((c) => c.name).join(' ')}]`);
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `a container name must be specified for pod ${this.name}, choose one of: [${this.containers.map((c) => c.name).join(' ')}]`,
+      );
     }
     const c = this.containers.find((x) => x.name === name);
     if (!c) throw new ApiError(400, 'BadRequest', `container ${name} is not valid for pod ${this.name}`);

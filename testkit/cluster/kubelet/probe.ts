@@ -39,14 +39,21 @@ function httpProbe(get: JsonObject, ip: string, container: JsonObject, timeoutMs
     const req = http.get({ host, port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
       const status = res.statusCode ?? 0;
-      resolve(status >= 200 && status < 400 ? { ok: true, message: '' } : { ok: false, message: `HTTP probe failed with statuscode: ${status}` });
+      resolve(
+        status >= 200 && status < 400 ? { ok: true, message: '' } : { ok: false, message: `HTTP probe failed with statuscode: ${status}` },
+      );
     });
     req.on('timeout', () => {
       req.destroy();
       resolve({ ok: false, message: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ECONNREFUSED' ? 'connect: connection refused' : err.code === 'ECONNRESET' ? 'read: connection reset by peer' : err.message;
+      const why =
+        err.code === 'ECONNREFUSED'
+          ? 'connect: connection refused'
+          : err.code === 'ECONNRESET'
+            ? 'read: connection reset by peer'
+            : err.message;
       resolve({ ok: false, message: `Get "${url}": dial tcp ${host}:${port}: ${why}` });
     });
   });
@@ -82,7 +89,13 @@ export class Prober {
   #successes = 0;
   #failures = 0;
 
-  constructor(probe: JsonObject, periodMs: number, run: () => Promise<ProbeResult>, onChange: (ok: boolean, message: string) => void, onFailure: (message: string) => void) {
+  constructor(
+    probe: JsonObject,
+    periodMs: number,
+    run: () => Promise<ProbeResult>,
+    onChange: (ok: boolean, message: string) => void,
+    onFailure: (message: string) => void,
+  ) {
     this.#probe = probe;
     this.#periodMs = periodMs;
     this.#run = run;
