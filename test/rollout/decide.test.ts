@@ -312,14 +312,12 @@ t.test('with abortAction none in gated mode a returning aborted template is held
     ofType(a, 'pauseDeployment').map((x) => x.paused),
     [false],
   );
-  a = d
-    .advance(1_000)
-    .tick(
-      world({
-        newest: 'c2',
-        rs: { [S]: { revision: 1, ready: 4 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } },
-      }),
-    );
+  a = d.advance(1_000).tick(
+    world({
+      newest: 'c2',
+      rs: { [S]: { revision: 1, ready: 4 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } },
+    }),
+  );
   t.equal(d.state.phase, 'progressing');
   t.same(d.state.canary, { version: 'c2', revision: 3 });
   t.equal(pausedAfter(a, false), true, 'gated again at once');
@@ -423,14 +421,12 @@ t.test('the template changes again mid-rollout: restart from step 0 with the new
     ofType(a, 'pauseDeployment').map((x) => x.paused),
     [false],
   );
-  a = d
-    .advance(1_000)
-    .tick(
-      world({
-        newest: 'c2',
-        rs: { [S]: { revision: 1, ready: 3 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } },
-      }),
-    );
+  a = d.advance(1_000).tick(
+    world({
+      newest: 'c2',
+      rs: { [S]: { revision: 1, ready: 3 }, [C]: { revision: 2, ready: 1 }, c2: { revision: 3, ready: 0, desired: 1 } },
+    }),
+  );
   t.same(d.state.canary, { version: 'c2', revision: 3 });
   t.equal(d.state.stepIndex, 0);
   t.ok(eventReasons(a).includes('RolloutRestarted'));
