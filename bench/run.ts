@@ -129,7 +129,8 @@ async function main(): Promise<number> {
   const backend = await startScript('backend', './backend.ts', rolloutWanted ? [CANARY_HOST] : [], loadCpu);
   const targets: Target[] = [{ name: 'direct', port: backend.port, pids: () => [], child: backend.child }];
   const glidepaths = new Map<string, GlidepathTarget>();
-  const evidenceFile = join(tempDir, 'rollout-evidence.json');
+  // Beside the results, not in the temp dir: that goes when the children stop, and the file is written as they stop.
+  const evidenceFile = join(RESULTS, `${stamp}-rollout-evidence.json`);
   let source = 'not measured';
   if (GLIDEPATHS.some((g) => wanted.has(g))) {
     const revision = opt.ref === undefined ? undefined : exportRevision(opt.ref, tempDir);
@@ -294,18 +295,19 @@ function checkRolloutEvidence(file: string, status: unknown): { evidence: Rollou
   const e = JSON.parse(readFileSync(file, 'utf8')) as RolloutEvidence;
   const { canaryAttempts: c, stableAttempts: s } = e.evidence;
   const seen = c.requests + s.requests;
-  const versions = (status as { versions: { name: string; requests: number; clientAborts: number }[] }).versions;
-  const served = versions.reduce((n, v) => n + v.requests, 0);
-  // A client that left (wrk stopping mid-request) is a client abort, not a request; its first
-  // attempt may or may not have ended before it left.
+  const versions = (status as { versions: { name: string; clientAborts: number; statusClasses: Record<string, number> }[] }).versions;
+  // Requests answered (/status `requests` also counts client aborts). A client that left (wrk
+  // stopping mid-request) is excluded from the evidence unless its first attempt ended first.
+  const served = versions.reduce((n, v) => n + Object.values(v.statusClasses).reduce((a, b) => a + b, 0), 0);
   const aborts = versions.reduce((n, v) => n + v.clientAborts, 0);
   const share = seen === 0 ? NaN : c.requests / seen;
   const expected = ROLLOUT_CANARY_WEIGHT / 10_000;
   const problems: string[] = [];
-  if (seen < served || seen > served + aborts) problems.push(`glidepath-rollout: the analysis saw ${seen} first attempts, /status counts ${served} requests and ${aborts} client aborts`);
-  if (!(Math.abs(share - expected) < 0.005)) problems.push(`glidepath-rollout: canary share of first attempts ${(100 * share).toFixed(2)} %, expected ${(100 * expected).toFixed(1)} %`);
+  if (seen < served || seen > served + aborts) problems.push(`glidepath-rollout: the analysis saw ${seen} first attempts, /status counts ${served} answered requests and ${aborts} client aborts`);
+  // Four binomial standard deviations: a wrong split, not chance, fails this.
+  if (!(Math.abs(share - expected) <= 4 * Math.sqrt((expected * (1 - expected)) / seen))) problems.push(`glidepath-rollout: canary share of first attempts ${(100 * share).toFixed(2)} %, expected ${(100 * expected).toFixed(1)} %`);
   if (c.failures + s.failures > 0 || e.evidence.abort !== null || e.callbackError !== null) problems.push(`glidepath-rollout: failures ${c.failures}/${s.failures}, abort ${JSON.stringify(e.evidence.abort)}, callback error ${e.callbackError}`);
-  const line = `glidepath-rollout's analysis observed ${seen} first attempts (${served} served): canary ${c.requests} (${(100 * share).toFixed(2)} %), stable ${s.requests}, ${c.failures + s.failures} failures, abort ${JSON.stringify(e.evidence.abort)}; ${aborts} client aborts; evidence read ${e.ticks} times`;
+  const line = `glidepath-rollout's analysis observed ${seen} first attempts (${served} requests answered): canary ${c.requests} (${(100 * share).toFixed(2)} %), stable ${s.requests}, ${c.failures + s.failures} failures, abort ${JSON.stringify(e.evidence.abort)}; ${aborts} client aborts; evidence read ${e.ticks} times`;
   return { evidence: e, line, problems };
 }
 
