@@ -1,5 +1,7 @@
 // Starts glidepath the way an operator would: the real CLI as a child process, a static
-// endpoints file naming the bench backend, readiness from the admin /readyz.
+// endpoints file naming the bench backend, readiness from the admin /readyz. With `rollout`, the
+// same app mid-rollout instead (bench/glidepath-rollout.ts): two versions at 9500/500 and the
+// rollout analysis observing every request.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -31,10 +33,27 @@ export interface GlidepathTarget {
   readonly adminPort: number;
 }
 
-export async function startGlidepath(options: { tempDir: string; backendPort: number; cpu: number | undefined; root?: string | undefined; profileFile?: string | undefined }): Promise<GlidepathTarget> {
+/** A rollout in progress: canary v2 (revision 2) at this weight, stable v1 the rest. */
+export interface RolloutOptions {
+  /** Basis points (500 = 5 %). */
+  readonly canaryWeight: number;
+  /** A second address of the same backend process (backend.ts ALSO_HOST) for the canary's pod. */
+  readonly canaryHost: string;
+  /** Where the child writes the analysis's final evidence when stopped. */
+  readonly evidenceFile: string;
+}
+
+export async function startGlidepath(options: { tempDir: string; backendPort: number; cpu: number | undefined; root?: string | undefined; profileFile?: string | undefined; rollout?: RolloutOptions | undefined }): Promise<GlidepathTarget> {
   const root = options.root ?? ROOT;
-  const endpoints = join(options.tempDir, 'endpoints.yaml');
-  writeFileSync(endpoints, `versions:\n  - { name: v1, revision: 1, weight: 10000 }\nendpoints:\n  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n`);
+  const r = options.rollout;
+  const name = r === undefined ? 'glidepath' : 'glidepath-rollout';
+  const endpoints = join(options.tempDir, `${name}-endpoints.yaml`);
+  // One pod per version, both the one backend process: the same upstream capacity as the
+  // single-version run, and each version's pick is among one pod as there.
+  writeFileSync(endpoints, r === undefined
+    ? `versions:\n  - { name: v1, revision: 1, weight: 10000 }\nendpoints:\n  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n`
+    : `versions:\n  - { name: v1, revision: 1, weight: ${10000 - r.canaryWeight} }\n  - { name: v2, revision: 2, weight: ${r.canaryWeight} }\nendpoints:\n` +
+      `  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n  - { address: "${r.canaryHost}:${options.backendPort}", version: v2 }\n`);
   const port = await unusedPort();
   let adminPort = await unusedPort();
   while (adminPort === port) adminPort = await unusedPort();
@@ -45,8 +64,11 @@ export async function startGlidepath(options: { tempDir: string; backendPort: nu
   env.GLIDEPATH_SHUTDOWN_DRAIN_DELAY = '0s';
   // The profile is written when the process exits cleanly (the bench stops it with SIGTERM).
   const profile = options.profileFile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dirname(options.profileFile), '--cpu-prof-name', basename(options.profileFile)];
-  const args = [...profile, join(root, 'src/cli/main.ts'), 'serve', '--endpoints', endpoints, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn'];
-  const child = start('glidepath', process.execPath, args, { cpu: options.cpu, env, cwd: root });
+  const serveArgs = ['--endpoints', endpoints, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn'];
+  const entry = r === undefined
+    ? [join(root, 'src/cli/main.ts'), 'serve']
+    : [new URL('./glidepath-rollout.ts', import.meta.url).pathname, '--root', root, '--canary', 'v2', '--stable', 'v1', '--evidence-out', r.evidenceFile];
+  const child = start(name, process.execPath, [...profile, ...entry, ...serveArgs], { cpu: options.cpu, env, cwd: root });
   await waitForHttp(child, `http://127.0.0.1:${adminPort}/readyz`);
   return { child, port, adminPort };
 }

@@ -43,6 +43,7 @@ export interface ProfileSummary {
  */
 function area(fn: string, file: string): string {
   if (file.startsWith('src/dataplane/')) return 'glidepath src/dataplane JS';
+  if (file.startsWith('src/rollout/')) return 'glidepath src/rollout JS (the rollout analysis, as outcome observer)';
   if (file.startsWith('src/')) return 'glidepath src/ JS (outside the data plane)';
   if (/^(writev|writeLatin1String|writeUtf8String|writeBuffer|readv?|shutdown|close)$/.test(fn) && file === '(native)') return 'socket syscalls (native)';
   if (fn === '(garbage collector)') return 'GC';

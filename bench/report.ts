@@ -45,6 +45,8 @@ export interface Summary {
   readonly rps: Record<string, { perRound: number[]; median: number }>;
   /** "a/b": a's req/s over b's in the same round. */
   readonly ratios: Record<string, { perRound: number[]; median: number }>;
+  /** "a/b": a's CPU per request over b's in the same round; also the ratio of the two medians. */
+  readonly cpuRatios: Record<string, { perRound: number[]; median: number; ofMedians: number }>;
   readonly cpuUsPerRequest: Record<string, { perRound: number[]; median: number; min: number; backendMedian: number; busyPctMedian: number | null; sysPctMedian: number | null }>;
   readonly latency: Record<string, { p50Us: number[]; p99Us: number[]; addedP50Us: number[]; addedP99Us: number[]; medianAddedP50Us: number; medianAddedP99Us: number; medianP50Us: number; medianP99Us: number }>;
   readonly checks: Check[];
@@ -63,7 +65,10 @@ export function median(xs: readonly number[]): number {
 const perRound = (rounds: readonly Round[], f: (r: Round) => number | null | undefined): number[] =>
   rounds.map(f).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
 
-export const TARGETS_GOAL = { vsNginx: 0.6, vsHttpProxy: 2, cpuUs: 60, addedP50Us: 250, addedP99Us: 1000 } as const;
+export const TARGETS_GOAL = { vsNginx: 0.6, vsHttpProxy: 2, cpuUs: 60, addedP50Us: 250, addedP99Us: 1000, rolloutCpuRatio: 1.05, dispatchCpuRatio: 1.15 } as const;
+
+/** glidepath-rollout's canary weight in basis points (5 %); stable has the rest. */
+export const ROLLOUT_CANARY_WEIGHT = 500;
 
 export function summarise(rounds: readonly Round[], targets: readonly string[], extraProblems: readonly string[]): Summary {
   const rps: Summary['rps'] = {};
@@ -92,10 +97,19 @@ export function summarise(rounds: readonly Round[], targets: readonly string[], 
   const ratios: Summary['ratios'] = {};
   const pairs: [string, string][] = [];
   for (const ref of ['direct', 'nginx', 'http-proxy', 'dispatch']) if (targets.includes('glidepath') && targets.includes(ref)) pairs.push(['glidepath', ref]);
+  for (const ref of ['glidepath', 'direct', 'dispatch']) if (targets.includes('glidepath-rollout') && targets.includes(ref)) pairs.push(['glidepath-rollout', ref]);
   for (const t of ['nginx', 'http-proxy', 'dispatch']) if (targets.includes(t)) pairs.push([t, 'direct']);
   for (const [a, b] of pairs) {
     const r = perRound(rounds, (x) => diffRatio(x.throughput[a]?.run.rps, x.throughput[b]?.run.rps));
     ratios[`${a}/${b}`] = { perRound: r, median: median(r) };
+  }
+  // CPU per request side by side: the rollout's cost over the single version, and both over the
+  // floor (a bare undici Pool.dispatch proxy). Same round, so the VM's mood of the moment cancels.
+  const cpuRatios: Summary['cpuRatios'] = {};
+  for (const [a, b] of [['glidepath-rollout', 'glidepath'], ['glidepath', 'dispatch'], ['glidepath-rollout', 'dispatch']] as const) {
+    if (!targets.includes(a) || !targets.includes(b)) continue;
+    const r = perRound(rounds, (x) => diffRatio(x.throughput[a]?.proxyUsPerRequest ?? undefined, x.throughput[b]?.proxyUsPerRequest ?? undefined));
+    cpuRatios[`${a}/${b}`] = { perRound: r, median: median(r), ofMedians: (cpu[a]?.median ?? NaN) / (cpu[b]?.median ?? NaN) };
   }
 
   const errors = countErrors(rounds, extraProblems);
@@ -110,9 +124,12 @@ export function summarise(rounds: readonly Round[], targets: readonly string[], 
     check('glidepath CPU per request (µs, median)', g ? cpu.glidepath?.median : undefined, `<= ${TARGETS_GOAL.cpuUs} µs`, (v) => v <= TARGETS_GOAL.cpuUs),
     check('added p50 latency at 1,000 req/s (µs, median)', g ? latency.glidepath?.medianAddedP50Us : undefined, `<= ${TARGETS_GOAL.addedP50Us} µs`, (v) => v <= TARGETS_GOAL.addedP50Us),
     check('added p99 latency at 1,000 req/s (µs, median)', g ? latency.glidepath?.medianAddedP99Us : undefined, `<= ${TARGETS_GOAL.addedP99Us} µs`, (v) => v <= TARGETS_GOAL.addedP99Us),
+    check('CPU per request, rollout in progress / single version (median of same-round ratios)', cpuRatios['glidepath-rollout/glidepath']?.median, `<= ${TARGETS_GOAL.rolloutCpuRatio}x`, (v) => v <= TARGETS_GOAL.rolloutCpuRatio),
+    check('CPU per request / undici Pool.dispatch floor (median of same-round ratios)', cpuRatios['glidepath/dispatch']?.median, `<= ${TARGETS_GOAL.dispatchCpuRatio}x`, (v) => v <= TARGETS_GOAL.dispatchCpuRatio),
+    check('CPU per request mid-rollout / undici Pool.dispatch floor (median of same-round ratios)', cpuRatios['glidepath-rollout/dispatch']?.median, `<= ${TARGETS_GOAL.dispatchCpuRatio}x`, (v) => v <= TARGETS_GOAL.dispatchCpuRatio),
     { name: 'every run: 0 socket errors, 0 non-2xx', value: errors.socketErrors + errors.non2xx + errors.problems.length, limit: '= 0', result: errors.problems.length === 0 ? 'PASS' : 'FAIL' },
   ];
-  return { rps, ratios, cpuUsPerRequest: cpu, latency, checks, noise: noise(rounds), errors };
+  return { rps, ratios, cpuRatios, cpuUsPerRequest: cpu, latency, checks, noise: noise(rounds), errors };
 }
 
 /** A run is noisy when others used over a fifth of a core meanwhile. */
@@ -177,6 +194,7 @@ function countErrors(rounds: readonly Round[], extra: readonly string[]): Summar
 const f0 = (x: number | null | undefined): string => (x == null || !Number.isFinite(x) ? '-' : Math.round(x).toString());
 const f1 = (x: number | null | undefined): string => (x == null || !Number.isFinite(x) ? '-' : x.toFixed(1));
 const f2 = (x: number | null | undefined): string => (x == null || !Number.isFinite(x) ? '-' : x.toFixed(2));
+const f3 = (x: number | null | undefined): string => (x == null || !Number.isFinite(x) ? '-' : x.toFixed(3));
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -197,13 +215,17 @@ export function formatSummary(s: Summary, targets: readonly string[], rounds: nu
     const c = s.cpuUsPerRequest[t];
     return [t, ...padRounds(c?.perRound, rounds, f1), t === 'direct' ? '(backend only)' : f1(c?.median), f1(c?.min), f0(c?.sysPctMedian), f0(c?.busyPctMedian), f1(c?.backendMedian)];
   })));
+  if (Object.keys(s.cpuRatios).length > 0) {
+    out.push('', 'Same-round CPU-per-request ratios');
+    out.push(table(['ratio', ...rn, 'median', 'of medians'], Object.entries(s.cpuRatios).map(([k, v]) => [k, ...padRounds(v.perRound, rounds, f3), f3(v.median), f3(v.ofMedians)])));
+  }
   out.push('', 'Latency at an even 1,000 req/s (latprobe), µs');
   out.push(table(['target', 'p50 per round', 'p99 per round', 'added p50 (median)', 'added p99 (median)'], targets.map((t) => {
     const l = s.latency[t];
     return [t, (l?.p50Us ?? []).map(f0).join(' / '), (l?.p99Us ?? []).map(f0).join(' / '), t === 'direct' ? '-' : f0(l?.medianAddedP50Us), t === 'direct' ? '-' : f0(l?.medianAddedP99Us)];
   })));
   out.push('', 'Checks (glidepath)');
-  out.push(table(['check', 'value', 'target', 'result'], s.checks.map((c) => [c.name, c.value === null ? '-' : Number.isInteger(c.value) ? String(c.value) : c.value < 10 ? f2(c.value) : f1(c.value), c.limit, c.result])));
+  out.push(table(['check', 'value', 'target', 'result'], s.checks.map((c) => [c.name, c.value === null ? '-' : Number.isInteger(c.value) ? String(c.value) : c.value < 10 ? f3(c.value) : f1(c.value), c.limit, c.result])));
   const n = s.noise;
   out.push('', `Other load on the VM (CPU used by processes not the bench's) during the kept runs: median ${f0(n.otherLoadPctMedian)}% of a core, max ${f0(n.otherLoadPctMax)}%; steal max ${f1(n.stealPctMax)}%; ${n.redone} noisy runs redone.` +
     (n.noisyRuns.length > 0 ? `\nStill noisy (> ${NOISY_PCT}%) after retries: ${n.noisyRuns.join(', ')}.` : ''));

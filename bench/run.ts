@@ -1,19 +1,20 @@
 // `npm run bench`: glidepath side by side with direct, nginx and node-http-proxy on one machine,
 // in interleaved rounds, reporting same-round throughput ratios, CPU per request and added
-// latency against the goals (method and figures: docs/benchmarks.md).
+// latency against the goals, optionally glidepath mid-rollout and the bare undici dispatch floor
+// (method and figures: docs/benchmarks.md).
 
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { firstLine, installCleanup, makeTempDir, start, stopAll, stoppingAll, type Child } from './children.ts';
-import { exportRevision, glidepathStatus, startGlidepath } from './glidepath.ts';
+import { exportRevision, glidepathStatus, startGlidepath, type GlidepathTarget } from './glidepath.ts';
 import { LoadGenerator, type LatencyRun, type ThroughputRun } from './loadgen.ts';
 import { NGINX, nginxInstalled, startNginx } from './nginx.ts';
 import { openWindow, waitForQuiet, type Window } from './proc.ts';
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile.ts';
-import { formatSummary, NOISY_PCT, summarise, type Round, type ThroughputRecord } from './report.ts';
+import { formatSummary, NOISY_PCT, ROLLOUT_CANARY_WEIGHT, summarise, type Round, type ThroughputRecord } from './report.ts';
 import { sleep } from '../testkit/wait.ts';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -24,11 +25,15 @@ const HELP = `Usage: npm run bench -- [options]
   --lat-duration S    seconds per latency probe at 1,000 req/s (default 8; --quick 3)
   --quick             about a minute: a sanity run, not a measurement
   --pin               proxies on CPU 1, backend and load generators on CPU 0 (taskset)
-  --targets LIST      comma list from glidepath,nginx,http-proxy,dispatch (direct is always run)
-  --with-dispatch     add a minimal undici Pool.dispatch proxy as a reference
+  --targets LIST      comma list from glidepath,glidepath-rollout,nginx,http-proxy,dispatch
+                      (direct is always run; default glidepath,nginx,http-proxy).
+                      glidepath-rollout: glidepath mid-rollout, two versions at 95/5 % with the
+                      rollout analysis observing every request (checked against glidepath)
+  --with-dispatch     add the minimal undici Pool.dispatch proxy, the floor glidepath sits on
   --ref REF           measure glidepath at a git commit (exported to a temp dir) instead of
                       the working tree, which others may be editing mid-run
-  --profile           run glidepath with --cpu-prof and summarise where its time went
+  --profile           run glidepath (and glidepath-rollout) with --cpu-prof and summarise where
+                      their time went
   --retry-noisy N     redo a run up to N times while others used > 20% of a core (default 1; --quick 0)
   --quiet-wait S      before each run, wait up to S s for others to use < 20% of a core
                       (default 15; --quick 0). Other engineers share this VM.
@@ -85,11 +90,16 @@ interface Target {
 
 class UsageError extends Error {}
 
-const KNOWN_TARGETS = ['glidepath', 'nginx', 'http-proxy', 'dispatch'];
+const KNOWN_TARGETS = ['glidepath', 'glidepath-rollout', 'nginx', 'http-proxy', 'dispatch'];
+const GLIDEPATHS = ['glidepath', 'glidepath-rollout'];
+/** The canary pod's address: a second loopback address of the one backend process. */
+const CANARY_HOST = '127.0.0.2';
 const RESULTS = new URL('./results/', import.meta.url).pathname;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const profileFile = join(RESULTS, `${stamp}-glidepath.cpuprofile`);
+const profileFile = (target: string): string => join(RESULTS, `${stamp}-${target}.cpuprofile`);
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
+/** A latency figure; a probe with no samples (every connection failed) reports null. */
+const us = (x: number | null): string => (typeof x === 'number' ? x.toFixed(0) : '-');
 
 function scriptPort(child: Child): Promise<number> {
   return firstLine(child).then((line) => (JSON.parse(line) as { port: number }).port);
@@ -116,17 +126,24 @@ async function main(): Promise<number> {
   mkdirSync(RESULTS, { recursive: true });
   const notes: string[] = [];
 
-  const backend = await startScript('backend', './backend.ts', [], loadCpu);
+  const rolloutWanted = wanted.has('glidepath-rollout');
+  const backend = await startScript('backend', './backend.ts', rolloutWanted ? [CANARY_HOST] : [], loadCpu);
   const targets: Target[] = [{ name: 'direct', port: backend.port, pids: () => [], child: backend.child }];
-  let glidepath: Awaited<ReturnType<typeof startGlidepath>> | undefined;
+  const glidepaths = new Map<string, GlidepathTarget>();
+  // Beside the results, not in the temp dir: that goes when the children stop, and the file is written as they stop.
+  const evidenceFile = join(RESULTS, `${stamp}-rollout-evidence.json`);
   let source = 'not measured';
-  if (wanted.has('glidepath')) {
+  if (GLIDEPATHS.some((g) => wanted.has(g))) {
     const revision = opt.ref === undefined ? undefined : exportRevision(opt.ref, tempDir);
     // Said at start: others commit to this checkout while the bench runs.
     source = revision === undefined ? `working tree at ${version('git', ['rev-parse', '--short', 'HEAD'])}${srcDirty() ? ' + uncommitted changes in src/' : ''}` : `commit ${revision.commit}`;
-    glidepath = await startGlidepath({ tempDir, backendPort: backend.port, cpu: proxyCpu, root: revision?.root, profileFile: opt.profile ? profileFile : undefined });
-    const pid = glidepath.child.pid;
-    targets.push({ name: 'glidepath', port: glidepath.port, pids: () => [pid], child: glidepath.child });
+    for (const name of GLIDEPATHS.filter((g) => wanted.has(g))) {
+      const rollout = name === 'glidepath-rollout' ? { canaryWeight: ROLLOUT_CANARY_WEIGHT, canaryHost: CANARY_HOST, evidenceFile } : undefined;
+      const g = await startGlidepath({ tempDir, backendPort: backend.port, cpu: proxyCpu, root: revision?.root, profileFile: opt.profile ? profileFile(name) : undefined, rollout });
+      glidepaths.set(name, g);
+      const pid = g.child.pid;
+      targets.push({ name, port: g.port, pids: () => [pid], child: g.child });
+    }
   }
   if (wanted.has('nginx')) {
     if (nginxInstalled()) {
@@ -149,7 +166,7 @@ async function main(): Promise<number> {
 
   // Every target must answer exactly what the backend answers before anything is timed.
   for (const t of targets) {
-    const hint = t.name === 'glidepath' && opt.ref === undefined ? ' (working tree mid-change? try --ref HEAD)' : '';
+    const hint = GLIDEPATHS.includes(t.name) && opt.ref === undefined ? ' (working tree mid-change? try --ref HEAD)' : '';
     const answer = await fetch(`http://127.0.0.1:${t.port}/`).then(
       async (res) => ({ status: res.status, body: await res.text() }),
       (err: unknown) => ({ status: 0, body: String((err as Error).cause ?? err) }),
@@ -162,7 +179,7 @@ async function main(): Promise<number> {
 
   const load = new LoadGenerator({ tempDir, cpu: loadCpu, connections: config.connections, forceAutocannon: opt.autocannon });
   const mode = config.pinned ? 'pinned (proxies on CPU 1; backend and load generators on CPU 0)' : `unpinned (everything shares ${cpus().length} CPUs)`;
-  const heading = `glidepath bench ${stamp}: glidepath from ${source}; ${mode}; ${load.description}; ${config.rounds} rounds x ${config.duration} s (+${config.warmup} s warm-up); latency ${config.latency.seconds} s at ${config.latency.rate} req/s over ${config.latency.conns} connections${opt.profile ? '; glidepath PROFILED (--cpu-prof adds overhead)' : ''}`;
+  const heading = `glidepath bench ${stamp}: glidepath from ${source}; ${mode}; ${load.description}; ${config.rounds} rounds x ${config.duration} s (+${config.warmup} s warm-up); latency ${config.latency.seconds} s at ${config.latency.rate} req/s over ${config.latency.conns} connections${rolloutWanted ? `; glidepath-rollout: v1/v2 at ${10_000 - ROLLOUT_CANARY_WEIGHT}/${ROLLOUT_CANARY_WEIGHT} bp with the rollout analysis as outcome observer` : ''}${opt.profile ? '; glidepath PROFILED (--cpu-prof adds overhead)' : ''}`;
   say(heading);
 
   const rounds: Round[] = [];
@@ -211,7 +228,7 @@ async function main(): Promise<number> {
         otherLoadPct: w.otherLoadPct,
       };
       round.throughput[t.name] = rec;
-      say(`  r${r + 1} ${t.name.padEnd(10)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50Ms.toFixed(2)} ms  p99 ${run.p99Ms.toFixed(2)} ms  cpu ${direct ? '   -' : (rec.proxyUsPerRequest as number).toFixed(1)} µs/req${direct ? '' : ` (sys ${(rec.proxySysPct as number).toFixed(0)}%)`}  backend ${rec.backendUsPerRequest.toFixed(1)} µs/req  errors ${run.errors}/${run.non2xx}  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`);
+      say(`  r${r + 1} ${t.name.padEnd(17)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50Ms.toFixed(2)} ms  p99 ${run.p99Ms.toFixed(2)} ms  cpu ${direct ? '   -' : (rec.proxyUsPerRequest as number).toFixed(1)} µs/req${direct ? '' : ` (sys ${(rec.proxySysPct as number).toFixed(0)}%)`}  backend ${rec.backendUsPerRequest.toFixed(1)} µs/req  errors ${run.errors}/${run.non2xx}  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`);
     }
     for (const t of order) {
       const discarded: { lat: LatencyRun; window: Window }[] = [];
@@ -221,34 +238,78 @@ async function main(): Promise<number> {
         return { lat, window: close() };
       }, discarded);
       round.latency[t.name] = { ...lat, otherLoadPct: w.otherLoadPct, discarded: discarded.map((d) => ({ ...d.lat, otherLoadPct: d.window.otherLoadPct })) };
-      say(`  r${r + 1} ${t.name.padEnd(10)} latency p50 ${lat.p50Us.toFixed(0)} µs  p99 ${lat.p99Us.toFixed(0)} µs  (${lat.samples} samples, skipped ${lat.skipped}, errors ${lat.errors}/${lat.non200})  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`);
+      say(`  r${r + 1} ${t.name.padEnd(17)} latency p50 ${us(lat.p50Us)} µs  p99 ${us(lat.p99Us)} µs  (${lat.samples} samples, skipped ${lat.skipped}, errors ${lat.errors}/${lat.non200})  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`);
     }
     rounds.push(round);
   }
 
   // glidepath's own counters must agree with the load generators: all 2xx, nothing refused.
-  const glidepathCounters = glidepath === undefined ? undefined : await glidepathStatus(glidepath.adminPort);
-  const counterProblems = glidepathCounters === undefined ? [] : glidepathProblems(glidepathCounters);
+  const glidepathCounters: Record<string, unknown> = {};
+  const counterProblems: string[] = [];
+  for (const [name, g] of glidepaths) {
+    glidepathCounters[name] = await glidepathStatus(g.adminPort);
+    counterProblems.push(...glidepathProblems(glidepathCounters[name]).map((p) => `${name} ${p}`));
+  }
 
-  // Stopping glidepath with SIGTERM is also what makes it write its profile.
+  // Stopping glidepath with SIGTERM is also what makes it write its profile (and glidepath-rollout its evidence).
   await stopAll();
-  let profile: ProfileSummary | undefined;
-  if (opt.profile && glidepath !== undefined) {
-    if (existsSync(profileFile)) profile = summariseProfile(profileFile);
-    else notes.push(`no profile was written to ${profileFile}`);
+  const profiles: Record<string, ProfileSummary> = {};
+  if (opt.profile) {
+    for (const name of glidepaths.keys()) {
+      if (existsSync(profileFile(name))) profiles[name] = summariseProfile(profileFile(name));
+      else notes.push(`no profile was written to ${profileFile(name)}`);
+    }
+  }
+  let rolloutEvidence: RolloutEvidence | undefined;
+  if (glidepaths.has('glidepath-rollout')) {
+    const checked = checkRolloutEvidence(evidenceFile, glidepathCounters['glidepath-rollout']);
+    rolloutEvidence = checked.evidence;
+    notes.push(checked.line);
+    counterProblems.push(...checked.problems);
   }
 
   const summary = summarise(rounds, names, counterProblems);
   const text = formatSummary(summary, names, config.rounds, heading);
   console.log(`\n${text}`);
   for (const n of [...notes, ...counterProblems]) console.log(`Note: ${n}`);
-  if (profile !== undefined) console.log(`\n${formatProfile(profile)}`);
+  for (const p of Object.values(profiles)) console.log(`\n${formatProfile(p)}`);
 
   mkdirSync(RESULTS, { recursive: true });
   const file = join(RESULTS, `${stamp}.json`);
-  writeFileSync(file, `${JSON.stringify({ meta: { ...meta(load.tool), glidepathSource: source }, config, targets: names, summary, rounds, glidepathCounters, profile, notes }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ meta: { ...meta(load.tool), glidepathSource: source }, config, targets: names, summary, rounds, glidepathCounters, rolloutEvidence, profiles, notes }, null, 2)}\n`);
   console.log(`\nResults: ${file}`);
   return summary.errors.problems.length === 0 ? 0 : 1;
+}
+
+interface RolloutEvidence {
+  readonly ticks: number;
+  readonly evidence: { canaryAttempts: { requests: number; failures: number }; stableAttempts: { requests: number; failures: number }; abort: unknown };
+  readonly callbackError: string | null;
+}
+
+/**
+ * The analysis must have seen every request glidepath-rollout served (one first attempt each, no
+ * failures, no abort) and the canary its 5 %: else the figure is not a rollout's cost.
+ */
+function checkRolloutEvidence(file: string, status: unknown): { evidence: RolloutEvidence | undefined; line: string; problems: string[] } {
+  if (!existsSync(file)) return { evidence: undefined, line: 'glidepath-rollout wrote no evidence', problems: [`glidepath-rollout: no evidence file ${file} (did it stop cleanly?)`] };
+  const e = JSON.parse(readFileSync(file, 'utf8')) as RolloutEvidence;
+  const { canaryAttempts: c, stableAttempts: s } = e.evidence;
+  const seen = c.requests + s.requests;
+  const versions = (status as { versions: { name: string; clientAborts: number; statusClasses: Record<string, number> }[] }).versions;
+  // Requests answered (/status `requests` also counts client aborts). A client that left (wrk
+  // stopping mid-request) is excluded from the evidence unless its first attempt ended first.
+  const served = versions.reduce((n, v) => n + Object.values(v.statusClasses).reduce((a, b) => a + b, 0), 0);
+  const aborts = versions.reduce((n, v) => n + v.clientAborts, 0);
+  const share = seen === 0 ? NaN : c.requests / seen;
+  const expected = ROLLOUT_CANARY_WEIGHT / 10_000;
+  const problems: string[] = [];
+  if (seen < served || seen > served + aborts) problems.push(`glidepath-rollout: the analysis saw ${seen} first attempts, /status counts ${served} answered requests and ${aborts} client aborts`);
+  // Four binomial standard deviations: a wrong split, not chance, fails this.
+  if (!(Math.abs(share - expected) <= 4 * Math.sqrt((expected * (1 - expected)) / seen))) problems.push(`glidepath-rollout: canary share of first attempts ${(100 * share).toFixed(2)} %, expected ${(100 * expected).toFixed(1)} %`);
+  if (c.failures + s.failures > 0 || e.evidence.abort !== null || e.callbackError !== null) problems.push(`glidepath-rollout: failures ${c.failures}/${s.failures}, abort ${JSON.stringify(e.evidence.abort)}, callback error ${e.callbackError}`);
+  const line = `glidepath-rollout's analysis observed ${seen} first attempts (${served} requests answered): canary ${c.requests} (${(100 * share).toFixed(2)} %), stable ${s.requests}, ${c.failures + s.failures} failures, abort ${JSON.stringify(e.evidence.abort)}; ${aborts} client aborts; evidence read ${e.ticks} times`;
+  return { evidence: e, line, problems };
 }
 
 function glidepathProblems(status: unknown): string[] {
