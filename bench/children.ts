@@ -61,7 +61,12 @@ export function start(name: string, cmd: string, args: readonly string[], option
 }
 
 /** Runs a command to completion (a load generator), still killable by Ctrl-C meanwhile. */
-export async function run(name: string, cmd: string, args: readonly string[], options: StartOptions = {}): Promise<{ code: number | string; stdout: string; output: string }> {
+export async function run(
+  name: string,
+  cmd: string,
+  args: readonly string[],
+  options: StartOptions = {},
+): Promise<{ code: number | string; stdout: string; output: string }> {
   const child = start(name, cmd, args, options);
   let stdout = '';
   child.proc.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -153,7 +158,11 @@ function cleanupSync(): void {
 /** Ctrl-C, SIGTERM and process exit all end in cleanup; call once at startup. */
 export function installCleanup(): void {
   process.on('exit', cleanupSync);
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     process.once(signal, () => {
       process.stderr.write(`\n${signal}: stopping bench children...\n`);
       void stopAll(2_000).finally(() => process.exit(code));

@@ -6,7 +6,17 @@
 import http from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
 
 function filterRaw(raw: readonly (string | Buffer)[]): string[] {
   const out: string[] = [];
@@ -53,7 +63,16 @@ const server = http.createServer((req, res) => {
   res.on('close', () => {
     if (!res.writableFinished) handler.controller?.abort(new Error('client closed'));
   });
-  pool.dispatch({ origin, path: req.url as string, method: req.method as Dispatcher.HttpMethod, headers: filterRaw(req.rawHeaders), body: hasBody ? req : null }, handler);
+  pool.dispatch(
+    {
+      origin,
+      path: req.url as string,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: filterRaw(req.rawHeaders),
+      body: hasBody ? req : null,
+    },
+    handler,
+  );
 });
 server.listen(0, '127.0.0.1', () => {
   console.log(JSON.stringify({ port: (server.address() as { port: number }).port }));

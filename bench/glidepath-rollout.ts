@@ -34,7 +34,9 @@ const { values: a } = parseArgs({
     'evidence-out': { type: 'string' },
   },
 });
-const missing = ['root', 'listen', 'admin', 'endpoints', 'canary', 'stable', 'evidence-out'].filter((k) => a[k as keyof typeof a] === undefined);
+const missing = ['root', 'listen', 'admin', 'endpoints', 'canary', 'stable', 'evidence-out'].filter(
+  (k) => a[k as keyof typeof a] === undefined,
+);
 if (missing.length > 0) {
   console.error(`glidepath-rollout.ts: missing --${missing.join(', --')}`);
   process.exit(2);
@@ -45,7 +47,10 @@ const { startApp } = (await import(join(root, 'src/app.ts'))) as typeof AppModul
 const { RolloutAnalysis } = (await import(join(root, 'src/rollout/analysis/analysis.ts'))) as typeof AnalysisModule;
 const { systemClock } = (await import(join(root, 'src/core/control.ts'))) as typeof ControlModule;
 
-const config = load.loadConfig({ env: process.env, flags: { listen: a.listen, 'admin.listen': a.admin, 'endpoints.file': a.endpoints, 'log.level': a['log-level'] } });
+const config = load.loadConfig({
+  env: process.env,
+  flags: { listen: a.listen, 'admin.listen': a.admin, 'endpoints.file': a.endpoints, 'log.level': a['log-level'] },
+});
 const app = await startApp(config);
 const analysis = new RolloutAnalysis({ canary: a.canary as string, stable: a.stable as string, clock: systemClock });
 app.dataPlane.setOutcomeObserver(analysis);
@@ -60,7 +65,10 @@ const onSignal = (): void => {
   if (signalled) process.exit(1);
   signalled = true;
   clearInterval(tick);
-  writeFileSync(a['evidence-out'] as string, `${JSON.stringify({ ticks, evidence: analysis.evidence(), callbackError: analysis.callbackError === undefined ? null : String(analysis.callbackError) })}\n`);
+  writeFileSync(
+    a['evidence-out'] as string,
+    `${JSON.stringify({ ticks, evidence: analysis.evidence(), callbackError: analysis.callbackError === undefined ? null : String(analysis.callbackError) })}\n`,
+  );
   app.stop().then(
     () => setImmediate(() => process.exit(0)),
     (err: unknown) => {

@@ -43,31 +43,57 @@ export interface RolloutOptions {
   readonly evidenceFile: string;
 }
 
-export async function startGlidepath(options: { tempDir: string; backendPort: number; cpu: number | undefined; root?: string | undefined; profileFile?: string | undefined; rollout?: RolloutOptions | undefined }): Promise<GlidepathTarget> {
+export async function startGlidepath(options: {
+  tempDir: string;
+  backendPort: number;
+  cpu: number | undefined;
+  root?: string | undefined;
+  profileFile?: string | undefined;
+  rollout?: RolloutOptions | undefined;
+}): Promise<GlidepathTarget> {
   const root = options.root ?? ROOT;
   const r = options.rollout;
   const name = r === undefined ? 'glidepath' : 'glidepath-rollout';
   const endpoints = join(options.tempDir, `${name}-endpoints.yaml`);
   // One pod per version, both the one backend process: the same upstream capacity as the
   // single-version run, and each version's pick is among one pod as there.
-  writeFileSync(endpoints, r === undefined
-    ? `versions:\n  - { name: v1, revision: 1, weight: 10000 }\nendpoints:\n  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n`
-    : `versions:\n  - { name: v1, revision: 1, weight: ${10000 - r.canaryWeight} }\n  - { name: v2, revision: 2, weight: ${r.canaryWeight} }\nendpoints:\n` +
-      `  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n  - { address: "${r.canaryHost}:${options.backendPort}", version: v2 }\n`);
+  writeFileSync(
+    endpoints,
+    r === undefined
+      ? `versions:\n  - { name: v1, revision: 1, weight: 10000 }\nendpoints:\n  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n`
+      : `versions:\n  - { name: v1, revision: 1, weight: ${10000 - r.canaryWeight} }\n  - { name: v2, revision: 2, weight: ${r.canaryWeight} }\nendpoints:\n` +
+          `  - { address: "127.0.0.1:${options.backendPort}", version: v1 }\n  - { address: "${r.canaryHost}:${options.backendPort}", version: v2 }\n`,
+  );
   const port = await unusedPort();
   let adminPort = await unusedPort();
   while (adminPort === port) adminPort = await unusedPort();
   // GLIDEPATH_* from the caller's shell would override defaults; the bench measures the defaults.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GLIDEPATH_') && k !== 'NODE_OPTIONS'));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('GLIDEPATH_') && k !== 'NODE_OPTIONS'),
+  );
   // The one exception: no 5 s shutdown drain (off the request path), so SIGTERM ends it at once
   // and --cpu-prof gets written before the bench's grace period runs out.
   env.GLIDEPATH_SHUTDOWN_DRAIN_DELAY = '0s';
   // The profile is written when the process exits cleanly (the bench stops it with SIGTERM).
-  const profile = options.profileFile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dirname(options.profileFile), '--cpu-prof-name', basename(options.profileFile)];
+  const profile =
+    options.profileFile === undefined
+      ? []
+      : ['--cpu-prof', '--cpu-prof-dir', dirname(options.profileFile), '--cpu-prof-name', basename(options.profileFile)];
   const serveArgs = ['--endpoints', endpoints, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn'];
-  const entry = r === undefined
-    ? [join(root, 'src/cli/main.ts'), 'serve']
-    : [new URL('./glidepath-rollout.ts', import.meta.url).pathname, '--root', root, '--canary', 'v2', '--stable', 'v1', '--evidence-out', r.evidenceFile];
+  const entry =
+    r === undefined
+      ? [join(root, 'src/cli/main.ts'), 'serve']
+      : [
+          new URL('./glidepath-rollout.ts', import.meta.url).pathname,
+          '--root',
+          root,
+          '--canary',
+          'v2',
+          '--stable',
+          'v1',
+          '--evidence-out',
+          r.evidenceFile,
+        ];
   const child = start(name, process.execPath, [...profile, ...entry, ...serveArgs], { cpu: options.cpu, env, cwd: root });
   await waitForHttp(child, `http://127.0.0.1:${adminPort}/readyz`);
   return { child, port, adminPort };

@@ -126,8 +126,23 @@ function finish(): void {
   const mean = lat.reduce((s, x) => s + x, 0) / (lat.length || 1);
   console.log(
     JSON.stringify({
-      port, rate, seconds, conns: nconns, sent, samples: lat.length, achievedRps: round(lat.length / seconds), skipped, errors, non200, unanswered,
-      meanUs: round(mean), p50Us: round(pct(lat, 50)), p90Us: round(pct(lat, 90)), p99Us: round(pct(lat, 99)), p999Us: round(pct(lat, 99.9)), maxUs: round(lat[lat.length - 1] ?? NaN),
+      port,
+      rate,
+      seconds,
+      conns: nconns,
+      sent,
+      samples: lat.length,
+      achievedRps: round(lat.length / seconds),
+      skipped,
+      errors,
+      non200,
+      unanswered,
+      meanUs: round(mean),
+      p50Us: round(pct(lat, 50)),
+      p90Us: round(pct(lat, 90)),
+      p99Us: round(pct(lat, 99)),
+      p999Us: round(pct(lat, 99.9)),
+      maxUs: round(lat[lat.length - 1] ?? NaN),
     }),
   );
   for (const c of conns) c.sock.destroy();

@@ -87,17 +87,47 @@ export class LoadGenerator {
   async #autocannon(url: string, seconds: number): Promise<ThroughputRun> {
     // Its bin script, run by this Node (npm's `node` is 24; a bare `npx autocannon` might not be).
     const bin = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
-    const r = await run('autocannon', process.execPath, [bin, '-c', String(this.#connections), '-d', String(seconds), '-j', url], { cpu: this.#cpu });
+    const r = await run('autocannon', process.execPath, [bin, '-c', String(this.#connections), '-d', String(seconds), '-j', url], {
+      cpu: this.#cpu,
+    });
     if (r.code !== 0) throw new Error(`autocannon failed (${r.code}):\n${r.output}`);
-    const j = JSON.parse(r.stdout) as { duration: number; errors: number; timeouts: number; non2xx: number; '2xx': number; latency: { p50: number; p99: number } };
+    const j = JSON.parse(r.stdout) as {
+      duration: number;
+      errors: number;
+      timeouts: number;
+      non2xx: number;
+      '2xx': number;
+      latency: { p50: number; p99: number };
+    };
     const requests = j['2xx'] + j.non2xx;
-    return { tool: 'autocannon', requests, seconds: j.duration, rps: requests / j.duration, errors: j.errors + j.timeouts, non2xx: j.non2xx, p50Ms: j.latency.p50, p99Ms: j.latency.p99 };
+    return {
+      tool: 'autocannon',
+      requests,
+      seconds: j.duration,
+      rps: requests / j.duration,
+      errors: j.errors + j.timeouts,
+      non2xx: j.non2xx,
+      p50Ms: j.latency.p50,
+      p99Ms: j.latency.p99,
+    };
   }
 
   /** The even-rate probe: `rate` req/s over `conns` keep-alive connections for `seconds` after `warmup`. */
   async latency(port: number, opts: { rate: number; seconds: number; conns: number; warmup: number }): Promise<LatencyRun> {
     const script = new URL('./latprobe.ts', import.meta.url).pathname;
-    const args = [script, '--port', String(port), '--rate', String(opts.rate), '--seconds', String(opts.seconds), '--conns', String(opts.conns), '--warmup', String(opts.warmup)];
+    const args = [
+      script,
+      '--port',
+      String(port),
+      '--rate',
+      String(opts.rate),
+      '--seconds',
+      String(opts.seconds),
+      '--conns',
+      String(opts.conns),
+      '--warmup',
+      String(opts.warmup),
+    ];
     const r = await run('latprobe', process.execPath, args, { cpu: this.#cpu });
     const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
     if (r.code !== 0 || line === undefined) throw new Error(`latprobe failed (${r.code}):\n${r.output}`);

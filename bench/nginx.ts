@@ -47,7 +47,11 @@ http {
 `;
 }
 
-export async function startNginx(tempDir: string, backendPort: number, cpu: number | undefined): Promise<{ child: Child; port: number; pids: () => number[] }> {
+export async function startNginx(
+  tempDir: string,
+  backendPort: number,
+  cpu: number | undefined,
+): Promise<{ child: Child; port: number; pids: () => number[] }> {
   const prefix = join(tempDir, 'nginx');
   for (const d of ['logs', 'tmp']) mkdirSync(join(prefix, d), { recursive: true });
   const port = await unusedPort();

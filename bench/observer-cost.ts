@@ -9,7 +9,13 @@ import { ATTEMPT_OK, systemClock, type AttemptVerdict, type OutcomeObserver } fr
 import { RolloutAnalysis } from '../src/rollout/analysis/analysis.ts';
 import { XorShiftRandom } from '../src/core/random.ts';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '4000000' }, trials: { type: 'string', default: '7' }, 'canary-share': { type: 'string', default: '0.05' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '4000000' },
+    trials: { type: 'string', default: '7' },
+    'canary-share': { type: 'string', default: '0.05' },
+  },
+});
 const CALLS = Number(values.calls);
 const TRIALS = Number(values.trials);
 const RHO = Number(values['canary-share']);
@@ -47,14 +53,16 @@ function cpuNs(f: () => void): number {
 }
 
 function perCall(observer: OutcomeObserver): number {
-  return cpuNs(() => {
-    for (let i = 0; i < CALLS; i++) {
-      const k = i & (N - 1);
-      const v = versions[k] as string;
-      observer.firstAttempt(v, RHO, ATTEMPT_OK, latencies[k] as number);
-      observer.requestDone(v, false, false);
-    }
-  }) / CALLS;
+  return (
+    cpuNs(() => {
+      for (let i = 0; i < CALLS; i++) {
+        const k = i & (N - 1);
+        const v = versions[k] as string;
+        observer.firstAttempt(v, RHO, ATTEMPT_OK, latencies[k] as number);
+        observer.requestDone(v, false, false);
+      }
+    }) / CALLS
+  );
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
@@ -71,12 +79,16 @@ let sink = 0;
 for (let t = 0; t < TRIALS; t++) {
   withAnalysis.push(perCall(analysis));
   loopOnly.push(perCall(counting));
-  clockReads.push(cpuNs(() => {
-    for (let i = 0; i < CALLS; i++) sink += systemClock.now();
-  }) / CALLS);
-  evidenceReads.push(cpuNs(() => {
-    for (let i = 0; i < 1000; i++) sink += analysis.evidence().lnE;
-  }) / 1000);
+  clockReads.push(
+    cpuNs(() => {
+      for (let i = 0; i < CALLS; i++) sink += systemClock.now();
+    }) / CALLS,
+  );
+  evidenceReads.push(
+    cpuNs(() => {
+      for (let i = 0; i < 1000; i++) sink += analysis.evidence().lnE;
+    }) / 1000,
+  );
 }
 const e = analysis.evidence();
 if (e.abort !== null) throw new Error(`the healthy canary was aborted (${e.abort}): the inputs are wrong`);
@@ -84,8 +96,16 @@ const observerNs = median(withAnalysis) - median(loopOnly);
 const clockNs = median(clockReads);
 const evidenceUs = median(evidenceReads) / 1000;
 console.log(`Rollout analysis per request (${TRIALS} trials of ${CALLS} requests, canary share ${RHO}, median):`);
-console.log(`  firstAttempt + requestDone      ${observerNs.toFixed(0).padStart(6)} ns  (loop with the analysis ${median(withAnalysis).toFixed(0)} ns, with a counting observer ${median(loopOnly).toFixed(0)} ns)`);
-console.log(`  the data plane's clock read     ${clockNs.toFixed(0).padStart(6)} ns  (performance.now(), once per first attempt when an observer is installed)`);
-console.log(`  evidence() per controller tick  ${evidenceUs.toFixed(1).padStart(6)} µs  (every 250 ms: ${(evidenceUs * 4).toFixed(0)} µs of CPU per second)`);
-console.log(`  latency exceedance events       ${e.components[2]?.events ?? 0} over ${e.canaryAttempts.requests + e.stableAttempts.requests} first attempts (the e-process updates on them are in the figure)`);
+console.log(
+  `  firstAttempt + requestDone      ${observerNs.toFixed(0).padStart(6)} ns  (loop with the analysis ${median(withAnalysis).toFixed(0)} ns, with a counting observer ${median(loopOnly).toFixed(0)} ns)`,
+);
+console.log(
+  `  the data plane's clock read     ${clockNs.toFixed(0).padStart(6)} ns  (performance.now(), once per first attempt when an observer is installed)`,
+);
+console.log(
+  `  evidence() per controller tick  ${evidenceUs.toFixed(1).padStart(6)} µs  (every 250 ms: ${(evidenceUs * 4).toFixed(0)} µs of CPU per second)`,
+);
+console.log(
+  `  latency exceedance events       ${e.components[2]?.events ?? 0} over ${e.canaryAttempts.requests + e.stableAttempts.requests} first attempts (the e-process updates on them are in the figure)`,
+);
 console.log(JSON.stringify({ calls: CALLS, trials: TRIALS, canaryShare: RHO, observerNs, clockNs, evidenceUs, sink: sink > 0 }));

@@ -99,7 +99,13 @@ export interface Window {
  * else's, and others share this VM, so every run says how much of that there was.
  */
 export function openWindow(groups: readonly (readonly number[])[], ours: readonly number[]): () => Window {
-  const before = { groups: groups.map(cpuSplit), ours: cpuMicros(ours), bench: benchCpuMicros(), machine: machineTicks(), t: performance.now() };
+  const before = {
+    groups: groups.map(cpuSplit),
+    ours: cpuMicros(ours),
+    bench: benchCpuMicros(),
+    machine: machineTicks(),
+    t: performance.now(),
+  };
   return () => {
     const machine = machineTicks();
     const wallUs = (performance.now() - before.t) * 1000;

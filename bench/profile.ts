@@ -45,7 +45,8 @@ function area(fn: string, file: string): string {
   if (file.startsWith('src/dataplane/')) return 'glidepath src/dataplane JS';
   if (file.startsWith('src/rollout/')) return 'glidepath src/rollout JS (the rollout analysis, as outcome observer)';
   if (file.startsWith('src/')) return 'glidepath src/ JS (outside the data plane)';
-  if (/^(writev|writeLatin1String|writeUtf8String|writeBuffer|readv?|shutdown|close)$/.test(fn) && file === '(native)') return 'socket syscalls (native)';
+  if (/^(writev|writeLatin1String|writeUtf8String|writeBuffer|readv?|shutdown|close)$/.test(fn) && file === '(native)')
+    return 'socket syscalls (native)';
   if (fn === '(garbage collector)') return 'GC';
   if (fn === '(program)') return 'V8/Node outside JS ((program))';
   if (/^(node_modules\/)?undici\//.test(file) || file.startsWith('wasm://')) return 'undici (JS + llhttp wasm)';
@@ -71,7 +72,8 @@ export function summariseProfile(file: string, top = 25): ProfileSummary {
     byId.set(n.id, n);
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
-  const key = (n: ProfileNode): string => `${n.callFrame.functionName || '(anonymous)'}\t${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+  const key = (n: ProfileNode): string =>
+    `${n.callFrame.functionName || '(anonymous)'}\t${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   const perFile = new Map<string, number>();
@@ -115,9 +117,16 @@ export function summariseProfile(file: string, top = 25): ProfileSummary {
     idleMs: round(idle),
     busyMs: round(busy),
     topSelf: sortedBy(self).slice(0, top).map(row),
-    topTotal: sortedBy(total).filter((k) => !k.startsWith('(root)')).slice(0, top).map(row),
-    byFile: sortedBy(perFile).slice(0, top).map((f) => ({ file: f, selfMs: round(perFile.get(f) ?? 0), selfPct: round((100 * (perFile.get(f) ?? 0)) / busy) })),
-    byArea: sortedBy(perArea).filter((a) => (perArea.get(a) ?? 0) > 0).map((a) => ({ area: a, selfPct: round((100 * (perArea.get(a) ?? 0)) / busy) })),
+    topTotal: sortedBy(total)
+      .filter((k) => !k.startsWith('(root)'))
+      .slice(0, top)
+      .map(row),
+    byFile: sortedBy(perFile)
+      .slice(0, top)
+      .map((f) => ({ file: f, selfMs: round(perFile.get(f) ?? 0), selfPct: round((100 * (perFile.get(f) ?? 0)) / busy) })),
+    byArea: sortedBy(perArea)
+      .filter((a) => (perArea.get(a) ?? 0) > 0)
+      .map((a) => ({ area: a, selfPct: round((100 * (perArea.get(a) ?? 0)) / busy) })),
   };
 }
 
@@ -130,13 +139,17 @@ export function formatProfile(s: ProfileSummary): string {
     `${(field === 'self' ? r.selfPct : r.totalPct).toFixed(1).padStart(5)}%  ${(field === 'self' ? r.totalPct : r.selfPct).toFixed(1).padStart(5)}%  ${r.fn}  ${r.where}`;
   return [
     `Profile ${s.file}: ${s.busyMs.toFixed(0)} ms busy of ${s.sampledMs.toFixed(0)} ms sampled (percentages are of busy time)`,
-    '', 'Self time by area:',
+    '',
+    'Self time by area:',
     ...s.byArea.map((a) => `  ${a.selfPct.toFixed(1).padStart(5)}%  ${a.area}`),
-    '', 'Top self time:        self  total  function  where',
+    '',
+    'Top self time:        self  total  function  where',
     ...s.topSelf.map((r) => `  ${fmt(r, 'self')}`),
-    '', 'Top total (inclusive) time:  total  self  function  where',
+    '',
+    'Top total (inclusive) time:  total  self  function  where',
     ...s.topTotal.map((r) => `  ${fmt(r, 'total')}`),
-    '', 'Self time by file:',
+    '',
+    'Self time by file:',
     ...s.byFile.map((f) => `  ${f.selfPct.toFixed(1).padStart(5)}%  ${f.file}`),
   ].join('\n');
 }

@@ -115,11 +115,22 @@ async function main(): Promise<number> {
   installCleanup();
   if (process.platform !== 'linux') throw new Error('the bench reads CPU time from /proc: Linux only');
   if (config.pinned && cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
-  const wanted = new Set((opt.targets ?? 'glidepath,nginx,http-proxy').split(',').map((s) => s.trim()).filter((s) => s !== 'direct'));
+  const wanted = new Set(
+    (opt.targets ?? 'glidepath,nginx,http-proxy')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== 'direct'),
+  );
   if (opt['with-dispatch']) wanted.add('dispatch');
   const unknown = [...wanted].filter((t) => !KNOWN_TARGETS.includes(t));
   if (unknown.length > 0) throw new UsageError(`unknown target(s) ${unknown.join(', ')}; known: ${KNOWN_TARGETS.join(', ')}`);
-  const bad = Object.entries({ rounds: config.rounds, duration: config.duration, warmup: config.warmup, 'lat-duration': config.latency.seconds, connections: config.connections }).filter(([, v]) => !(v > 0));
+  const bad = Object.entries({
+    rounds: config.rounds,
+    duration: config.duration,
+    warmup: config.warmup,
+    'lat-duration': config.latency.seconds,
+    connections: config.connections,
+  }).filter(([, v]) => !(v > 0));
   if (bad.length > 0) throw new UsageError(`--${bad.map(([k]) => k).join(', --')} must be positive numbers`);
   const [loadCpu, proxyCpu] = config.pinned ? [0, 1] : [undefined, undefined];
   const tempDir = makeTempDir();
@@ -136,10 +147,21 @@ async function main(): Promise<number> {
   if (GLIDEPATHS.some((g) => wanted.has(g))) {
     const revision = opt.ref === undefined ? undefined : exportRevision(opt.ref, tempDir);
     // Said at start: others commit to this checkout while the bench runs.
-    source = revision === undefined ? `working tree at ${version('git', ['rev-parse', '--short', 'HEAD'])}${srcDirty() ? ' + uncommitted changes in src/' : ''}` : `commit ${revision.commit}`;
+    source =
+      revision === undefined
+        ? `working tree at ${version('git', ['rev-parse', '--short', 'HEAD'])}${srcDirty() ? ' + uncommitted changes in src/' : ''}`
+        : `commit ${revision.commit}`;
     for (const name of GLIDEPATHS.filter((g) => wanted.has(g))) {
-      const rollout = name === 'glidepath-rollout' ? { canaryWeight: ROLLOUT_CANARY_WEIGHT, canaryHost: CANARY_HOST, evidenceFile } : undefined;
-      const g = await startGlidepath({ tempDir, backendPort: backend.port, cpu: proxyCpu, root: revision?.root, profileFile: opt.profile ? profileFile(name) : undefined, rollout });
+      const rollout =
+        name === 'glidepath-rollout' ? { canaryWeight: ROLLOUT_CANARY_WEIGHT, canaryHost: CANARY_HOST, evidenceFile } : undefined;
+      const g = await startGlidepath({
+        tempDir,
+        backendPort: backend.port,
+        cpu: proxyCpu,
+        root: revision?.root,
+        profileFile: opt.profile ? profileFile(name) : undefined,
+        rollout,
+      });
       glidepaths.set(name, g);
       const pid = g.child.pid;
       targets.push({ name, port: g.port, pids: () => [pid], child: g.child });
@@ -173,12 +195,16 @@ async function main(): Promise<number> {
     );
     if (answer.status !== 200 || !answer.body.includes('"backend"')) {
       await sleep(200); // let a crashing child finish writing why
-      throw new Error(`${t.name} answered ${answer.status || 'nothing'}${hint}: ${answer.body.slice(0, 300)}\n${t.name} output:\n${t.child.output()}`);
+      throw new Error(
+        `${t.name} answered ${answer.status || 'nothing'}${hint}: ${answer.body.slice(0, 300)}\n${t.name} output:\n${t.child.output()}`,
+      );
     }
   }
 
   const load = new LoadGenerator({ tempDir, cpu: loadCpu, connections: config.connections, forceAutocannon: opt.autocannon });
-  const mode = config.pinned ? 'pinned (proxies on CPU 1; backend and load generators on CPU 0)' : `unpinned (everything shares ${cpus().length} CPUs)`;
+  const mode = config.pinned
+    ? 'pinned (proxies on CPU 1; backend and load generators on CPU 0)'
+    : `unpinned (everything shares ${cpus().length} CPUs)`;
   const heading = `glidepath bench ${stamp}: glidepath from ${source}; ${mode}; ${load.description}; ${config.rounds} rounds x ${config.duration} s (+${config.warmup} s warm-up); latency ${config.latency.seconds} s at ${config.latency.rate} req/s over ${config.latency.conns} connections${rolloutWanted ? `; glidepath-rollout: v1/v2 at ${10_000 - ROLLOUT_CANARY_WEIGHT}/${ROLLOUT_CANARY_WEIGHT} bp with the rollout analysis as outcome observer` : ''}${opt.profile ? '; glidepath PROFILED (--cpu-prof adds overhead)' : ''}`;
   say(heading);
 
@@ -206,7 +232,11 @@ async function main(): Promise<number> {
     for (const t of order) {
       const url = `http://127.0.0.1:${t.port}/`;
       const discarded: { warmup: ThroughputRun; run: ThroughputRun; window: Window }[] = [];
-      const { warmup, run, window: w } = await quietest(async () => {
+      const {
+        warmup,
+        run,
+        window: w,
+      } = await quietest(async () => {
         const warmup = await load.throughput(url, config.warmup);
         const close = openWindow([t.pids(), backendPids], allPids());
         const run = await load.throughput(url, config.duration);
@@ -217,7 +247,10 @@ async function main(): Promise<number> {
       const rec: ThroughputRecord = {
         run,
         warmup,
-        discarded: discarded.flatMap((d) => [{ ...d.warmup, otherLoadPct: NaN }, { ...d.run, otherLoadPct: d.window.otherLoadPct }]),
+        discarded: discarded.flatMap((d) => [
+          { ...d.warmup, otherLoadPct: NaN },
+          { ...d.run, otherLoadPct: d.window.otherLoadPct },
+        ]),
         proxyCpuUs: proxyUs,
         backendCpuUs: backendUs,
         proxyUsPerRequest: direct ? null : proxyUs / run.requests,
@@ -228,7 +261,9 @@ async function main(): Promise<number> {
         otherLoadPct: w.otherLoadPct,
       };
       round.throughput[t.name] = rec;
-      say(`  r${r + 1} ${t.name.padEnd(17)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50Ms.toFixed(2)} ms  p99 ${run.p99Ms.toFixed(2)} ms  cpu ${direct ? '   -' : (rec.proxyUsPerRequest as number).toFixed(1)} µs/req${direct ? '' : ` (sys ${(rec.proxySysPct as number).toFixed(0)}%)`}  backend ${rec.backendUsPerRequest.toFixed(1)} µs/req  errors ${run.errors}/${run.non2xx}  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`);
+      say(
+        `  r${r + 1} ${t.name.padEnd(17)} ${run.rps.toFixed(0).padStart(6)} req/s  p50 ${run.p50Ms.toFixed(2)} ms  p99 ${run.p99Ms.toFixed(2)} ms  cpu ${direct ? '   -' : (rec.proxyUsPerRequest as number).toFixed(1)} µs/req${direct ? '' : ` (sys ${(rec.proxySysPct as number).toFixed(0)}%)`}  backend ${rec.backendUsPerRequest.toFixed(1)} µs/req  errors ${run.errors}/${run.non2xx}  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`,
+      );
     }
     for (const t of order) {
       const discarded: { lat: LatencyRun; window: Window }[] = [];
@@ -237,8 +272,14 @@ async function main(): Promise<number> {
         const lat = await load.latency(t.port, config.latency);
         return { lat, window: close() };
       }, discarded);
-      round.latency[t.name] = { ...lat, otherLoadPct: w.otherLoadPct, discarded: discarded.map((d) => ({ ...d.lat, otherLoadPct: d.window.otherLoadPct })) };
-      say(`  r${r + 1} ${t.name.padEnd(17)} latency p50 ${us(lat.p50Us)} µs  p99 ${us(lat.p99Us)} µs  (${lat.samples} samples, skipped ${lat.skipped}, errors ${lat.errors}/${lat.non200})  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`);
+      round.latency[t.name] = {
+        ...lat,
+        otherLoadPct: w.otherLoadPct,
+        discarded: discarded.map((d) => ({ ...d.lat, otherLoadPct: d.window.otherLoadPct })),
+      };
+      say(
+        `  r${r + 1} ${t.name.padEnd(17)} latency p50 ${us(lat.p50Us)} µs  p99 ${us(lat.p99Us)} µs  (${lat.samples} samples, skipped ${lat.skipped}, errors ${lat.errors}/${lat.non200})  other load ${w.otherLoadPct.toFixed(0)}%${discarded.length ? ` (${discarded.length} noisy redone)` : ''}`,
+      );
     }
     rounds.push(round);
   }
@@ -276,14 +317,21 @@ async function main(): Promise<number> {
 
   mkdirSync(RESULTS, { recursive: true });
   const file = join(RESULTS, `${stamp}.json`);
-  writeFileSync(file, `${JSON.stringify({ meta: { ...meta(load.tool), glidepathSource: source }, config, targets: names, summary, rounds, glidepathCounters, rolloutEvidence, profiles, notes }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ meta: { ...meta(load.tool), glidepathSource: source }, config, targets: names, summary, rounds, glidepathCounters, rolloutEvidence, profiles, notes }, null, 2)}\n`,
+  );
   console.log(`\nResults: ${file}`);
   return summary.errors.problems.length === 0 ? 0 : 1;
 }
 
 interface RolloutEvidence {
   readonly ticks: number;
-  readonly evidence: { canaryAttempts: { requests: number; failures: number }; stableAttempts: { requests: number; failures: number }; abort: unknown };
+  readonly evidence: {
+    canaryAttempts: { requests: number; failures: number };
+    stableAttempts: { requests: number; failures: number };
+    abort: unknown;
+  };
   readonly callbackError: string | null;
 }
 
@@ -292,7 +340,12 @@ interface RolloutEvidence {
  * failures, no abort) and the canary its 5 %: else the figure is not a rollout's cost.
  */
 function checkRolloutEvidence(file: string, status: unknown): { evidence: RolloutEvidence | undefined; line: string; problems: string[] } {
-  if (!existsSync(file)) return { evidence: undefined, line: 'glidepath-rollout wrote no evidence', problems: [`glidepath-rollout: no evidence file ${file} (did it stop cleanly?)`] };
+  if (!existsSync(file))
+    return {
+      evidence: undefined,
+      line: 'glidepath-rollout wrote no evidence',
+      problems: [`glidepath-rollout: no evidence file ${file} (did it stop cleanly?)`],
+    };
   const e = JSON.parse(readFileSync(file, 'utf8')) as RolloutEvidence;
   const { canaryAttempts: c, stableAttempts: s } = e.evidence;
   const seen = c.requests + s.requests;
@@ -304,20 +357,34 @@ function checkRolloutEvidence(file: string, status: unknown): { evidence: Rollou
   const share = seen === 0 ? NaN : c.requests / seen;
   const expected = ROLLOUT_CANARY_WEIGHT / 10_000;
   const problems: string[] = [];
-  if (seen < served || seen > served + aborts) problems.push(`glidepath-rollout: the analysis saw ${seen} first attempts, /status counts ${served} answered requests and ${aborts} client aborts`);
+  if (seen < served || seen > served + aborts)
+    problems.push(
+      `glidepath-rollout: the analysis saw ${seen} first attempts, /status counts ${served} answered requests and ${aborts} client aborts`,
+    );
   // Four binomial standard deviations: a wrong split, not chance, fails this.
-  if (!(Math.abs(share - expected) <= 4 * Math.sqrt((expected * (1 - expected)) / seen))) problems.push(`glidepath-rollout: canary share of first attempts ${(100 * share).toFixed(2)} %, expected ${(100 * expected).toFixed(1)} %`);
-  if (c.failures + s.failures > 0 || e.evidence.abort !== null || e.callbackError !== null) problems.push(`glidepath-rollout: failures ${c.failures}/${s.failures}, abort ${JSON.stringify(e.evidence.abort)}, callback error ${e.callbackError}`);
+  if (!(Math.abs(share - expected) <= 4 * Math.sqrt((expected * (1 - expected)) / seen)))
+    problems.push(
+      `glidepath-rollout: canary share of first attempts ${(100 * share).toFixed(2)} %, expected ${(100 * expected).toFixed(1)} %`,
+    );
+  if (c.failures + s.failures > 0 || e.evidence.abort !== null || e.callbackError !== null)
+    problems.push(
+      `glidepath-rollout: failures ${c.failures}/${s.failures}, abort ${JSON.stringify(e.evidence.abort)}, callback error ${e.callbackError}`,
+    );
   const line = `glidepath-rollout's analysis observed ${seen} first attempts (${served} requests answered): canary ${c.requests} (${(100 * share).toFixed(2)} %), stable ${s.requests}, ${c.failures + s.failures} failures, abort ${JSON.stringify(e.evidence.abort)}; ${aborts} client aborts; evidence read ${e.ticks} times`;
   return { evidence: e, line, problems };
 }
 
 function glidepathProblems(status: unknown): string[] {
-  const s = status as { versions: { name: string; statusClasses: Record<string, number>; failures: number }[]; unrouted: { requests: number }; rejected: Record<string, number> };
+  const s = status as {
+    versions: { name: string; statusClasses: Record<string, number>; failures: number }[];
+    unrouted: { requests: number };
+    rejected: Record<string, number>;
+  };
   const out: string[] = [];
   for (const v of s.versions) {
     const bad = Object.entries(v.statusClasses).filter(([k, n]) => k !== '2xx' && n > 0);
-    if (bad.length > 0 || v.failures > 0) out.push(`glidepath /status: version ${v.name} has ${JSON.stringify(v.statusClasses)}, ${v.failures} failures`);
+    if (bad.length > 0 || v.failures > 0)
+      out.push(`glidepath /status: version ${v.name} has ${JSON.stringify(v.statusClasses)}, ${v.failures} failures`);
   }
   if (s.unrouted.requests > 0) out.push(`glidepath /status: ${s.unrouted.requests} unrouted requests`);
   const rejected = Object.entries(s.rejected).filter(([, n]) => n > 0);
