@@ -302,7 +302,7 @@ t.test('onAbort runs once, synchronously, at the deciding request', async (t) =>
 t.test('warm-up: latency exceedances of a step count only after its warm-up', async (t) => {
   const feed = (warmup: { ms?: number; canaryRequests?: number } | undefined) => {
     const clock = new FakeClock();
-    const a = new RolloutAnalysis({ canary: 'new', stable: 'old', clock, ...(warmup ? { warmup } : {}) });
+    const a = new RolloutAnalysis({ canary: 'new', stable: 'old', clock, latencyAbortMarginMs: 0, ...(warmup ? { warmup } : {}) });
     const random = new XorShiftRandom(21);
     const events: number[] = [];
     for (let i = 0; i < 6000; i++) {
@@ -321,4 +321,29 @@ t.test('warm-up: latency exceedances of a step count only after its warm-up', as
   const byCount = feed({ canaryRequests: 400 });
   t.equal(byCount[2], 0, 'fewer than 400 canary requests in 3000: none');
   t.ok((byCount[5] as number) > 0);
+});
+
+t.test('latency abort margin: a few milliseconds on a 2 ms service are not a regression, +50 ms is', async (t) => {
+  const run = (addMs: number, marginMs?: number) => {
+    const clock = new FakeClock();
+    const a = new RolloutAnalysis({
+      canary: 'new',
+      stable: 'old',
+      clock,
+      ...(marginMs === undefined ? {} : { latencyAbortMarginMs: marginMs }),
+    });
+    const random = new XorShiftRandom(5);
+    for (let i = 0; i < 20_000 && !a.aborted; i++) {
+      clock.t += 1;
+      const canary = random.float() < 0.2;
+      a.firstAttempt(canary ? 'new' : 'old', 0.2, ATTEMPT_OK, 1 + 2 * random.float() + (canary ? addMs : 0));
+      a.requestDone(canary ? 'new' : 'old', false, false);
+    }
+    return a.evidence();
+  };
+  t.equal(run(3).abort, null, 'a canary 3 ms slower on a 1-3 ms service is not aborted with the default 10 ms margin');
+  t.equal(run(3, 0).abort, 'latency', 'without a margin the same difference is detected (so the margin is what holds it)');
+  t.equal(run(50).abort, 'latency', 'a canary 50 ms slower is aborted');
+  const thresholds = run(0).latencyThresholdsMs;
+  t.ok(thresholds !== null && thresholds[0] >= 10, `the reported abort thresholds include the margin (${thresholds?.join(' / ')} ms)`);
 });

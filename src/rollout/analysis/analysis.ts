@@ -34,6 +34,11 @@ export interface RolloutAnalysisOptions {
   readonly clock: Clock;
   /** Latency exceedances are not evidence until this long into each step / this many canary attempts. */
   readonly warmup?: { readonly ms?: number; readonly canaryRequests?: number };
+  /**
+   * Latency the canary may add before the abort test counts it (default 10 ms): an exceedance for
+   * abort is a latency above the pooled p50/p90/p99 plus this margin.
+   */
+  readonly latencyAbortMarginMs?: number;
   /** Half of the pooled latency window in ms (default 10 000). */
   readonly latencyWindowMs?: number;
   /**
@@ -153,7 +158,10 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#niLatency = [0, 1].map(() => new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: latencyMargin, shiryaevRoberts: false }));
     this.#budget = new BudgetGuard(budget, options.budgetCarry);
     const now = clock.now();
-    this.#thresholds = new PooledLatencyThresholds(now, { halfMs: options.latencyWindowMs ?? 10_000 });
+    this.#thresholds = new PooledLatencyThresholds(now, {
+      halfMs: options.latencyWindowMs ?? 10_000,
+      marginMs: options.latencyAbortMarginMs ?? 10,
+    });
     this.#refreshedAt = now;
     this.#now = now;
     this.#stepStartedAt = now;
@@ -210,21 +218,26 @@ export class RolloutAnalysis implements OutcomeObserver {
     const bucket = latencyBucket(latencyMs);
     const thresholds = this.#thresholds;
     if (informative && thresholds.ready && bucket > (thresholds.thresholds[0] as number) && this.#warmedUp(now)) {
-      this.#exceedances++;
-      (this.#latency[0] as MixtureEProcess).event(canary, rho);
+      // Advance (non-inferiority) counts exceedances of the pooled levels themselves; the abort
+      // test counts those of the levels raised by the margin (see PooledLatencyThresholds).
       (this.#niLatency[0] as MixtureEProcess).event(canary, rho);
-      if (bucket > (thresholds.thresholds[1] as number)) {
+      if (bucket > (thresholds.thresholds[1] as number)) (this.#niLatency[1] as MixtureEProcess).event(canary, rho);
+      const abort = thresholds.abortThresholds;
+      if (bucket > (abort[0] as number)) {
         this.#exceedances++;
-        (this.#latency[1] as MixtureEProcess).event(canary, rho);
-        (this.#niLatency[1] as MixtureEProcess).event(canary, rho);
-        if (bucket > (thresholds.thresholds[2] as number)) {
+        (this.#latency[0] as MixtureEProcess).event(canary, rho);
+        if (bucket > (abort[1] as number)) {
           this.#exceedances++;
-          (this.#latency[2] as MixtureEProcess).event(canary, rho);
+          (this.#latency[1] as MixtureEProcess).event(canary, rho);
+          if (bucket > (abort[2] as number)) {
+            this.#exceedances++;
+            (this.#latency[2] as MixtureEProcess).event(canary, rho);
+          }
         }
+        this.#thresholds.add(bucket);
+        this.#check(true);
+        return;
       }
-      this.#thresholds.add(bucket);
-      this.#check(true);
-      return;
     }
     this.#thresholds.add(bucket);
   }

@@ -41,6 +41,14 @@ export class PooledLatencyThresholds {
   readonly minSamples: number;
   /** Bucket index per level (latency bucket > index = exceedance), valid when `ready`. */
   readonly thresholds = new Int32Array(LATENCY_LEVELS.length);
+  /**
+   * The same levels raised by the abort margin (`marginMs`): what the abort test counts as an
+   * exceedance. Still a function of past requests only, so the test stays valid; it makes the abort
+   * ignore differences too small to matter, such as a fresh canary pod's first milliseconds of JIT
+   * and connection set-up against pooled thresholds of 2-4 ms.
+   */
+  readonly abortThresholds = new Int32Array(LATENCY_LEVELS.length);
+  readonly marginMs: number;
   ready = false;
 
   #current = new Uint32Array(BUCKETS);
@@ -49,9 +57,11 @@ export class PooledLatencyThresholds {
   #previousCount = 0;
   #halfStartedAt: number;
 
-  constructor(now: number, options: { halfMs?: number; minSamples?: number } = {}) {
+  constructor(now: number, options: { halfMs?: number; minSamples?: number; marginMs?: number } = {}) {
     this.halfMs = options.halfMs ?? 10_000;
     this.minSamples = options.minSamples ?? 200;
+    this.marginMs = options.marginMs ?? 0;
+    if (!(this.marginMs >= 0)) throw new Error(`latency abort margin ${this.marginMs} ms must be ≥ 0`);
     if (!(this.halfMs > 0)) throw new Error(`latency window half ${this.halfMs} ms must be > 0`);
     if (!(this.minSamples >= 1)) throw new Error(`latency minimum samples ${this.minSamples} must be ≥ 1`);
     this.#halfStartedAt = now;
@@ -91,6 +101,7 @@ export class PooledLatencyThresholds {
       cumulative += (this.#current[i] as number) + (this.#previous[i] as number);
       while (level < LATENCY_LEVELS.length && cumulative >= target) {
         this.thresholds[level] = i;
+        this.abortThresholds[level] = this.marginMs > 0 ? Math.max(i, latencyBucket(bucketUpperMs(i) + this.marginMs)) : i;
         level++;
         if (level < LATENCY_LEVELS.length) target = Math.ceil((LATENCY_LEVELS[level] as number) * total);
       }
@@ -98,13 +109,13 @@ export class PooledLatencyThresholds {
     this.ready = true;
   }
 
-  /** Thresholds in ms (upper bucket edges) for p50, p90, p99, or null before enough samples. */
+  /** Abort thresholds in ms (upper bucket edges, margin included) for p50, p90, p99, or null before enough samples. */
   thresholdsMs(): [number, number, number] | null {
     if (!this.ready) return null;
     return [
-      bucketUpperMs(this.thresholds[0] as number),
-      bucketUpperMs(this.thresholds[1] as number),
-      bucketUpperMs(this.thresholds[2] as number),
+      bucketUpperMs(this.abortThresholds[0] as number),
+      bucketUpperMs(this.abortThresholds[1] as number),
+      bucketUpperMs(this.abortThresholds[2] as number),
     ];
   }
 }
