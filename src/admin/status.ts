@@ -1,6 +1,7 @@
 // The /status document: plain JSON built from the data plane's read-only view and discovery
 // state. StatusDocument is its one type, for tests, the CLI and whoever adds a section.
 
+import type { WatchStatus } from '../discovery/kubernetes/informer.ts';
 import type { RolloutSnapshot } from '../rollout/controller.ts';
 import { OUTCOMES, type Outcome, type RejectReason } from '../core/outcomes.ts';
 import type { DataPlaneStatusView, EndpointState, VersionStatsView } from '../core/status-view.ts';
@@ -58,22 +59,8 @@ export interface StatusDiscovery {
   readonly watches?: readonly StatusWatch[];
 }
 
-/** One Kubernetes watch as /status shows it. */
-export interface StatusWatch {
-  readonly name: string;
-  readonly resource: string;
-  readonly namespace: string;
-  readonly labelSelector: string | null;
-  readonly fieldSelector: string | null;
-  readonly synced: boolean;
-  readonly connected: boolean;
-  readonly objects: number;
-  readonly lists: number;
-  readonly restarts: number;
-  readonly lastEventAt: string | null;
-  readonly lastListAt: string | null;
-  readonly lastError: { readonly code: string; readonly message: string; readonly at: string } | null;
-}
+/** One Kubernetes watch as /status shows it: what the informer reports of itself. */
+export type StatusWatch = WatchStatus;
 
 /** GET /status. Optional sections are added by the parts that own them (rollout, watches). */
 export interface StatusDocument {
