@@ -49,6 +49,13 @@ let runSeq = 0;
 export class Ledger {
   readonly records = new Map<string, ClientRecord>();
 
+  /** A request about to be sent: in the ledger as lost until its outcome is recorded. */
+  open(id: string, method: string): ClientRecord {
+    const record: ClientRecord = { id, method, outcome: 'lost', status: 0, code: '', version: '', startedAt: Date.now(), endedAt: 0 };
+    this.records.set(id, record);
+    return record;
+  }
+
   get sent(): number {
     return this.records.size;
   }
@@ -91,17 +98,7 @@ export async function runLoad(options: LoadOptions, ledger = new Ledger()): Prom
       options.onRequest?.(index);
       const id = `r${process.pid}-${run}-${index}`;
       const post = options.postRatio !== undefined && index % 100 < options.postRatio * 100;
-      const record: ClientRecord = {
-        id,
-        method: post ? 'POST' : 'GET',
-        outcome: 'lost',
-        status: 0,
-        code: '',
-        version: '',
-        startedAt: Date.now(),
-        endedAt: 0,
-      };
-      ledger.records.set(id, record);
+      const record = ledger.open(id, post ? 'POST' : 'GET');
       await recordRequest(pool, record, {
         path: options.path ?? '/',
         body: post ? body : null,

@@ -103,11 +103,7 @@ export async function startPod(env: PodEnv = {}): Promise<Pod> {
       await res.text();
     },
     ledger() {
-      if (!existsSync(ledgerFile)) return [];
-      return readFileSync(ledgerFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LedgerEntry);
+      return readPodLedger(ledgerFile);
     },
     kill(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -120,6 +116,15 @@ export async function startPod(env: PodEnv = {}): Promise<Pod> {
 }
 
 /** Starts several pods at once. */
+/** The lines a demo pod (or several, sharing one LEDGER_FILE) wrote; none before the first. */
+export function readPodLedger(ledgerFile: string): LedgerEntry[] {
+  if (!existsSync(ledgerFile)) return [];
+  return readFileSync(ledgerFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LedgerEntry);
+}
+
 export function startPods(count: number, env: PodEnv = {}): Promise<Pod[]> {
   return Promise.all(Array.from({ length: count }, () => startPod(env)));
 }

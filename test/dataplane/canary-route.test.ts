@@ -5,21 +5,10 @@
 import t from 'tap';
 import { buildSnapshot } from '../../src/dataplane/snapshot.ts';
 import { isNewestInRollout } from '../../src/dataplane/route.ts';
-import { UpstreamEndpoint } from '../../src/dataplane/upstream.ts';
+import { testEndpoint } from '../../testkit/endpoints.ts';
 import { VersionStats } from '../../src/dataplane/stats.ts';
 
-const UPSTREAM = {
-  connectTimeout: 1000,
-  responseTimeout: 1000,
-  bodyIdleTimeout: 1000,
-  idleTimeout: 1000,
-  maxConnectionsPerEndpoint: 0,
-  maxPendingPerEndpoint: 0,
-  drainTimeout: 1000,
-  slowStartWindow: 0,
-};
-const endpoint = (port: number, version: string) =>
-  new UpstreamEndpoint({ host: '127.0.0.1', port, version, ready: true, serving: true, terminating: false }, UPSTREAM);
+const endpoint = testEndpoint;
 const snapshot = (weights: Record<string, number>) =>
   buildSnapshot({
     versions: [

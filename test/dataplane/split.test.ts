@@ -8,22 +8,11 @@ import { runLoad, reconcile } from '../../testkit/ledger.ts';
 import { buildSnapshot } from '../../src/dataplane/snapshot.ts';
 import { pickVersion } from '../../src/dataplane/split.ts';
 import { XorShiftRandom } from '../../src/core/random.ts';
-import { UpstreamEndpoint } from '../../src/dataplane/upstream.ts';
+import { testEndpoint } from '../../testkit/endpoints.ts';
 import { VersionStats } from '../../src/dataplane/stats.ts';
 import type { StatusDocument } from '../../src/admin/status.ts';
 
-const UPSTREAM = {
-  connectTimeout: 1000,
-  responseTimeout: 1000,
-  bodyIdleTimeout: 1000,
-  idleTimeout: 1000,
-  maxConnectionsPerEndpoint: 0,
-  maxPendingPerEndpoint: 0,
-  drainTimeout: 1000,
-  slowStartWindow: 0,
-};
-const endpoint = (port: number, version: string, ready = true, terminating = false) =>
-  new UpstreamEndpoint({ host: '127.0.0.1', port, version, ready, serving: ready || terminating, terminating }, UPSTREAM);
+const endpoint = testEndpoint;
 
 t.test('pickVersion follows integer weights exactly in the long run (seeded)', async (t) => {
   const snapshot = buildSnapshot({

@@ -246,17 +246,7 @@ export async function lockstepLoad(
     const i = index++;
     // Every round carries its share of POSTs.
     const post = i % 10 < options.postRatio * 10;
-    const record: ClientRecord = {
-      id: `r${process.pid}-ls${lockstepRun}-${i}`,
-      method: post ? 'POST' : 'GET',
-      outcome: 'lost',
-      status: 0,
-      code: '',
-      version: '',
-      startedAt: Date.now(),
-      endedAt: 0,
-    };
-    ledger.records.set(record.id, record);
+    const record = ledger.open(`r${process.pid}-ls${lockstepRun}-${i}`, post ? 'POST' : 'GET');
     await recordRequest(pool, record, { path: '/', body: post ? body : null, timeoutMs: options.requestTimeoutMs ?? 5_000 });
   };
   lockstepRun++;
