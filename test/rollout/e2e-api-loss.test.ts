@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { FAST_ROLLOUT } from './e2e-abort.ts';
-import { ledgerFigures, rolloutWorld, steadyLoad } from './e2e-harness.ts';
+import { completedWhy, ledgerFigures, rolloutEnded, rolloutWorld, steadyLoad } from './e2e-harness.ts';
 import { sleep, waitFor } from '../../testkit/wait.ts';
 
 t.test('losing the API connection mid-rollout changes nothing for clients, and the rollout completes', async (t) => {
@@ -59,21 +59,8 @@ t.test('losing the API connection mid-rollout changes nothing for clients, and t
   );
 
   await waitFor('the watches reconnected', async () => (await world.status()).discovery.watches?.every((w) => w.connected), 30_000, 200);
-  // waitFor retries a throwing check until its deadline: an abort ends the wait by a return.
-  const done = await waitFor(
-    'the rollout ended',
-    async () => {
-      const s = await world.status();
-      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
-    },
-    120_000,
-    250,
-  );
-  t.equal(
-    done.rollout?.phase,
-    'completed',
-    `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`,
-  );
+  const done = await rolloutEnded(world);
+  t.equal(done.rollout?.phase, 'completed', completedWhy(done));
   const tDone = Date.now();
   await sleep(500);
   const figures = ledgerFigures(await load.stop(), world.podLedger());

@@ -4,8 +4,8 @@
 
 import t from 'tap';
 import { FAST_ROLLOUT } from './e2e-abort.ts';
-import { ledgerFigures, rolloutWorld, steadyLoad, windowFigures } from './e2e-harness.ts';
-import { sleep, waitFor } from '../../testkit/wait.ts';
+import { ledgerFigures, rolloutEnded, rolloutWorld, steadyLoad, windowFigures } from './e2e-harness.ts';
+import { sleep } from '../../testkit/wait.ts';
 
 t.test('both versions failing 2 %: the rollout is not aborted and completes', async (t) => {
   const world = await rolloutWorld(t, { env: { FAIL_RATE: '0.02' }, flags: FAST_ROLLOUT });
@@ -17,16 +17,7 @@ t.test('both versions failing 2 %: the rollout is not aborted and completes', as
   await world.setEnv({ APP_VERSION: 'v2' });
   const t0 = Date.now();
   const phases = new Set<string>();
-  const done = await waitFor(
-    'the rollout ended',
-    async () => {
-      const s = await world.status();
-      phases.add(s.rollout?.phase ?? '');
-      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
-    },
-    150_000,
-    250,
-  );
+  const done = await rolloutEnded(world, (s) => phases.add(s.rollout?.phase ?? ''), 150_000);
   const tDone = Date.now();
   await sleep(500);
   const ledger = await load.stop();

@@ -3,7 +3,7 @@
 // fails, the new version ends at 100 %, and the whole rollout takes under 90 s.
 
 import t from 'tap';
-import { ledgerFigures, rolloutWorld, steadyLoad } from './e2e-harness.ts';
+import { completedWhy, ledgerFigures, rolloutEnded, rolloutWorld, steadyLoad } from './e2e-harness.ts';
 import { sleep, waitFor } from '../../testkit/wait.ts';
 
 t.test('a good rollout completes with 0 failed requests and the new version at 100 %', async (t) => {
@@ -25,24 +25,12 @@ t.test('a good rollout completes with 0 failed requests and the new version at 1
   );
   t.ok(paused, 'gated mode pauses the Deployment at once');
   const weightsSeen = new Set<number>();
-  const done = await waitFor(
-    'the rollout completed',
-    async () => {
-      const s = await world.status();
-      const canary = s.rollout?.canary;
-      if (canary) weightsSeen.add(s.rollout?.weights[canary] ?? 0);
-      // waitFor retries a throwing check until its deadline: an abort ends the wait by a return.
-      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
-    },
-    120_000,
-    250,
-  );
+  const done = await rolloutEnded(world, (s) => {
+    const canary = s.rollout?.canary;
+    if (canary) weightsSeen.add(s.rollout?.weights[canary] ?? 0);
+  });
   const tookMs = performance.now() - changedAt;
-  t.equal(
-    done.rollout?.phase,
-    'completed',
-    `the rollout completed${done.rollout?.abort ? `, not aborted: ${done.rollout.abort.reason}: ${done.rollout.abort.message}` : ''}`,
-  );
+  t.equal(done.rollout?.phase, 'completed', completedWhy(done));
   await sleep(500);
   const ledger = await load.stop();
   const figures = ledgerFigures(ledger, world.podLedger());

@@ -2,7 +2,7 @@
 // glidepath in process with Kubernetes discovery and the rollout controller, steady load with a
 // per-request ledger, and the pods' own ledger to reconcile it with.
 
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -13,6 +13,7 @@ import type { LedgerEntry } from '../../src/demo/app.ts';
 import type { StatusDocument } from '../../src/admin/status.ts';
 import { DEMO_DEPLOYMENT, DEMO_SERVICE, kubectlOk, testCluster } from '../cluster/helpers.ts';
 import type { Cluster } from '../../testkit/cluster/index.ts';
+import { readPodLedger } from '../../testkit/pods.ts';
 import { Ledger, reconcile, runLoad, type LoadOptions } from '../../testkit/ledger.ts';
 import { unusedPort, waitFor } from '../../testkit/wait.ts';
 import { STATE_ANNOTATION } from '../../src/rollout/actions/types.ts';
@@ -169,11 +170,7 @@ export async function rolloutWorld(t: Test, options: WorldOptions = {}): Promise
       return parsed.state;
     },
     podLedger() {
-      if (!existsSync(ledgerFile)) return [];
-      return readFileSync(ledgerFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LedgerEntry);
+      return readPodLedger(ledgerFile);
     },
   };
   await world.startGlidepath();
@@ -236,4 +233,27 @@ export function ledgerFigures(ledger: Ledger, pods: LedgerEntry[]) {
     summary: ledger.summary(),
     byVersion: ledger.byVersion(),
   };
+}
+
+/**
+ * Waits until the rollout completes or aborts, passing every status seen to `onStatus`. An abort
+ * ends the wait by a return, not a throw: waitFor retries a throwing check until its deadline.
+ */
+export function rolloutEnded(world: RolloutWorld, onStatus?: (s: StatusDocument) => void, timeoutMs = 120_000): Promise<StatusDocument> {
+  return waitFor(
+    'the rollout ended',
+    async () => {
+      const s = await world.status();
+      onStatus?.(s);
+      return s.rollout?.phase === 'completed' || s.rollout?.phase === 'aborted' ? s : undefined;
+    },
+    timeoutMs,
+    250,
+  );
+}
+
+/** The message for "the rollout completed", naming the abort when there was one. */
+export function completedWhy(done: StatusDocument): string {
+  const abort = done.rollout?.abort;
+  return `the rollout completed${abort ? `, not aborted: ${abort.reason}: ${abort.message}` : ''}`;
 }
