@@ -78,6 +78,7 @@ for (const [p, visible] of [
   [0.001, 0],
   [0.02, 0],
   [0.001, 1],
+  [0.004, 1],
   [0.02, 1],
 ] as const) {
   const results = run(

@@ -154,6 +154,8 @@ function evidenceLines(e: Evidence): string[] {
     lines.push(
       `          ${num(b.excessFailures)} excess failures in ${count(b.clientRequests)} requests; ${num(Math.max(0, b.remaining))} more affordable`,
     );
+    if (b.noiseAllowance != null)
+      lines.push(`          breaks only ${num(b.noiseAllowance)} failures past the limit (the noise allowance at stable's rate)`);
   }
   const abortVerdict = e.abort !== null && e.abort !== undefined ? `crossed (${e.abort})` : 'not crossed';
   lines.push(

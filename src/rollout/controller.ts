@@ -74,8 +74,10 @@ export function budgetCarry(s: RolloutState): BudgetCarry | undefined {
   for (let i = s.decisions.length - 1; i >= 0; i--) {
     const d = s.decisions[i] as RolloutState['decisions'][number];
     if (d.at < s.startedAt) return undefined;
-    if (d.evidence !== null && d.evidence.budget.clientRequests > 0)
-      return { clientRequests: d.evidence.budget.clientRequests, excessFailures: d.evidence.budget.excessFailures };
+    if (d.evidence !== null && d.evidence.budget.clientRequests > 0) {
+      const { clientRequests, excessFailures, excessVariance } = d.evidence.budget;
+      return { clientRequests, excessFailures, ...(excessVariance != null ? { excessVariance } : {}) };
+    }
   }
   return undefined;
 }

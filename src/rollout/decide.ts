@@ -17,6 +17,7 @@ import {
 } from './state.ts';
 import { allPodsNew, rolloutWeights, shouldHoldDeployment, stepReached } from './shares.ts';
 import { budgetBlock, judgeStep, needMore, type GateVerdict } from './gate.ts';
+import { budgetBroken } from './analysis/budget.ts';
 
 /**
  * What the loop does, in order. Every action is idempotent: the loop may drop one equal to one still
@@ -304,7 +305,7 @@ function percentNow(t: Tick): number {
 function checkAbort(t: Tick): boolean {
   const e = matchingEvidence(t);
   if (e !== null && e.abort !== null) return (abort(t, e.abort, describeAbort(e, e.abort)), true);
-  if (e !== null && e.budget.remaining < 0) return (abort(t, 'budget', describeAbort(e, 'budget')), true);
+  if (e !== null && budgetBroken(e.budget)) return (abort(t, 'budget', describeAbort(e, 'budget')), true);
   const canary = t.s.canary as VersionRef;
   const rs = t.obs.replicaSets.find((r) => r.version === canary.version);
   if (rs !== undefined && rs.maxRestarts >= t.spec.unhealthyPodRestarts) {
@@ -341,7 +342,7 @@ function describeAbort(e: Evidence, reason: AbortReason): string {
     case 'latency':
       return `the canary is slower than stable: latency exceedances over p50/p90/p99 ${e.latencyThresholdsMs?.map((x) => `${Math.round(x)} ms`).join('/') ?? '(no thresholds)'}; ${stat}`;
     case 'budget':
-      return `the budget broke: ${b.excessFailures.toFixed(1)} client-visible failures caused by the canary out of ${b.clientRequests} requests (${(b.ratio * 100).toPrecision(3)} % > ${(b.limit * 100).toPrecision(2)} %)`;
+      return `the budget broke: ${b.excessFailures.toFixed(1)} client-visible failures caused by the canary out of ${b.clientRequests} requests (${(b.ratio * 100).toPrecision(3)} % > ${(b.limit * 100).toPrecision(2)} %, more than the ${b.noiseAllowance.toFixed(1)} failures allowed as noise)`;
     default:
       return `${reason}: ${counts}; ${stat}`;
   }

@@ -44,8 +44,15 @@ export interface BudgetEvidence {
   readonly ratio: number;
   /** The budget (0.001 = 0.1 %). */
   readonly limit: number;
-  /** Excess failures still affordable before the budget breaks. */
+  /**
+   * Excess failures still affordable by the point estimate, ε·N − X (≥ 0): what a step's worst case
+   * is held against.
+   */
   readonly remaining: number;
+  /** The variance of excessFailures were both versions equal (carried across restarts). */
+  readonly excessVariance: number;
+  /** How far past ε·N the excess may go before it is more than noise: the budget breaks at X > ε·N + this. */
+  readonly noiseAllowance: number;
 }
 
 /** The evidence at one instant. Plain data, safe to log, persist and show in /status. */

@@ -46,7 +46,16 @@ const EvidenceSummarySchema = Type.Object({
   requestsNeededToProve: NullableNum,
   rateRatio: Type.Union([Type.Tuple([NullableNum, NullableNum]), Type.Null()]),
   latencyThresholdsMs: Type.Union([Type.Array(NullableNum), Type.Null()]),
-  budget: Type.Object({ clientRequests: Int(), excessFailures: Num, ratio: NullableNum, limit: Num, remaining: NullableNum }),
+  budget: Type.Object({
+    clientRequests: Int(),
+    excessFailures: Num,
+    ratio: NullableNum,
+    limit: Num,
+    remaining: NullableNum,
+    // Recorded since the budget's noise allowance; a state written before it has neither.
+    excessVariance: Type.Optional(NullableNum),
+    noiseAllowance: Type.Optional(NullableNum),
+  }),
   abort: Type.Union([AbortReasonSchema, Type.Null()]),
 });
 
@@ -216,6 +225,8 @@ export function summarizeEvidence(e: Evidence): EvidenceSummary {
       ratio: finite(e.budget.ratio),
       limit: e.budget.limit,
       remaining: finite(e.budget.remaining),
+      excessVariance: round(e.budget.excessVariance),
+      noiseAllowance: round(e.budget.noiseAllowance),
     },
     abort: e.abort,
   };

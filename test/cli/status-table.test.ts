@@ -55,7 +55,15 @@ const evidence: Evidence = {
   requestsNeededToProve: 1240,
   rateRatio: { lower: 0.41, upper: 2.93 },
   latencyThresholdsMs: [12, 40.5, 120],
-  budget: { clientRequests: 160451, excessFailures: 1.2, ratio: 1.2 / 160451, limit: 0.001, remaining: 159.25 },
+  budget: {
+    clientRequests: 160451,
+    excessFailures: 1.2,
+    ratio: 1.2 / 160451,
+    limit: 0.001,
+    remaining: 159.25,
+    excessVariance: 0.5,
+    noiseAllowance: 5.6,
+  },
 };
 
 const progressing: StatusDocument = {
@@ -99,6 +107,7 @@ rollout: progressing (gated mode), step 2/4 at 25%
   canary 5d4c8b7a9 vs stable 7f9c6d5b8
   budget: 0.00075% of requests failed beyond stable's rate; limit 0.1%, 0.75% of it spent
           1.2 excess failures in 160,451 requests; 159 more affordable
+          breaks only 5.6 failures past the limit (the noise allowance at stable's rate)
   abort test: e 1.37 of 200, Shiryaev-Roberts 12.4 of 2.0e+5: not crossed
     failure-rate: e 1.35, Shiryaev-Roberts 8.17, 33 events
     absolute-rate: off

@@ -106,7 +106,15 @@ const evidence: Evidence = {
   requestsNeededToProve: 3000,
   rateRatio: { lower: 3.2, upper: Infinity },
   latencyThresholdsMs: [12.3456, 40, 120],
-  budget: { clientRequests: 8242, excessFailures: 0.2, ratio: 0.0000242, limit: 0.001, remaining: 8 },
+  budget: {
+    clientRequests: 8242,
+    excessFailures: 0.2,
+    ratio: 0.0000242,
+    limit: 0.001,
+    remaining: 8,
+    excessVariance: 0.5,
+    noiseAllowance: 5.6,
+  },
 };
 
 t.test('the abort record carries the evidence, compactly, and stays under its bound', async (t) => {

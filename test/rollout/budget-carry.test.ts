@@ -12,15 +12,21 @@ t.test('a carried budget counts its requests and its excess', async (t) => {
   t.equal(b.evidence().clientRequests, 6000);
   t.equal(b.excess(), 2);
   t.equal(b.evidence().remaining, 4, 'ε·N − X = 6 − 2');
-  // Judged from the first request on (N ≥ 1/ε already); X = 2 + k > 0.001·(6000 + k) first at k = 5.
+  // Judged from the first request on (N ≥ 1/ε already): X = 2 + k against ε·N = 0.001·(6000 + k)
+  // plus the allowance S(1) = 8.435 (no variance carried, none yet: only canary requests, all failing).
   let broke = -1;
-  for (let k = 1; k <= 10 && broke < 0; k++) if (b.observe(true, true)) broke = k;
-  t.equal(broke, 5);
-  // Without a carry the same five failures at N = 5 are too early to judge.
+  for (let k = 1; k <= 30 && broke < 0; k++) if (b.observe(true, true)) broke = k;
+  t.equal(broke, 13);
+  // Without a carry the same failures at N = 13 are too early to judge.
   const fresh = new BudgetGuard(0.001);
   let freshBroke = false;
-  for (let k = 1; k <= 5; k++) freshBroke ||= fresh.observe(true, true);
+  for (let k = 1; k <= 13; k++) freshBroke ||= fresh.observe(true, true);
   t.equal(freshBroke, false);
+  // A carried variance widens the allowance as the noise it stands for: S(100) = 51.95.
+  const noisy = new BudgetGuard(0.001, { clientRequests: 6000, excessFailures: 2, excessVariance: 100 });
+  t.ok(Math.abs(noisy.allowance() - 51.95) < 0.01, `${noisy.allowance()}`);
+  t.equal(noisy.evidence().excessVariance, 100);
+  t.throws(() => new BudgetGuard(0.001, { clientRequests: 1, excessFailures: 0, excessVariance: -1 }), /excessVariance/);
   t.throws(() => new BudgetGuard(0.001, { clientRequests: -1, excessFailures: 0 }), /clientRequests/);
   t.throws(() => new BudgetGuard(0.001, { clientRequests: 1.5, excessFailures: 0 }), /clientRequests/);
   t.throws(() => new BudgetGuard(0.001, { clientRequests: 1, excessFailures: Number.NaN }), /excessFailures/);
@@ -41,7 +47,7 @@ t.test('budgetCarry: the newest decision with evidence of the current rollout', 
     requestsNeededToProve: 1,
     rateRatio: null,
     latencyThresholdsMs: null,
-    budget: { clientRequests, excessFailures, ratio: 0, limit: 0.001, remaining: 1 },
+    budget: { clientRequests, excessFailures, ratio: 0, limit: 0.001, remaining: 1, excessVariance: 3.5, noiseAllowance: 9 },
     abort: null,
   });
   const s: RolloutState = {
@@ -55,7 +61,7 @@ t.test('budgetCarry: the newest decision with evidence of the current rollout', 
       { kind: 'step', at: 2100, stepIndex: 1, message: 'step 1', evidence: null },
     ],
   };
-  t.same(budgetCarry(s), { clientRequests: 6000, excessFailures: -1.5 });
+  t.same(budgetCarry(s), { clientRequests: 6000, excessFailures: -1.5, excessVariance: 3.5 });
   t.equal(budgetCarry({ ...s, decisions: s.decisions.slice(0, 2) }), undefined, 'nothing recorded for this rollout yet');
   t.equal(budgetCarry({ ...s, startedAt: null }), undefined);
 });

@@ -123,7 +123,9 @@ export function evidence(e: EvidenceInput = {}): Evidence {
       excessFailures: excess,
       ratio: clientRequests > 0 ? excess / clientRequests : 0,
       limit,
-      remaining: limit * clientRequests - excess,
+      remaining: Math.max(0, limit * clientRequests - excess),
+      excessVariance: 0,
+      noiseAllowance: 0,
     },
   };
 }

@@ -156,7 +156,8 @@ export class RolloutAnalysis implements OutcomeObserver {
     this.#niAbsolute = new AbsoluteNonInferiority(pMax);
     this.#niRelative = new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: rMax, shiryaevRoberts: false });
     this.#niLatency = [0, 1].map(() => new MixtureEProcess(ADVANCE_ALTERNATIVES, { nullRatio: latencyMargin, shiryaevRoberts: false }));
-    this.#budget = new BudgetGuard(budget, options.budgetCarry);
+    // The budget's noise allowance at α/10: the rollout's chance of any false abort stays ≤ 1.1·α.
+    this.#budget = new BudgetGuard(budget, options.budgetCarry, this.alpha / 10);
     const now = clock.now();
     this.#thresholds = new PooledLatencyThresholds(now, {
       halfMs: options.latencyWindowMs ?? 10_000,
