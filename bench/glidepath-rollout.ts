@@ -4,7 +4,7 @@
 // evidence read every 250 ms as the rollout controller's tick reads it.
 //
 // Usage: glidepath-rollout.ts --root DIR --listen H:P --admin H:P --endpoints FILE --log-level L
-//          --canary NAME --stable NAME --evidence-out FILE
+//          --canary NAME --stable NAME --evidence-out FILE [--observer analysis|noop|none]
 // DIR is the glidepath checkout (or exported revision) whose src/ is measured. On SIGTERM it
 // writes the analysis's final evidence to FILE (the bench checks it saw every request), then stops
 // the app as `serve` does.
@@ -32,6 +32,7 @@ const { values: a } = parseArgs({
     canary: { type: 'string' },
     stable: { type: 'string' },
     'evidence-out': { type: 'string' },
+    observer: { type: 'string', default: 'analysis' },
   },
 });
 const missing = ['root', 'listen', 'admin', 'endpoints', 'canary', 'stable', 'evidence-out'].filter(
@@ -39,6 +40,10 @@ const missing = ['root', 'listen', 'admin', 'endpoints', 'canary', 'stable', 'ev
 );
 if (missing.length > 0) {
   console.error(`glidepath-rollout.ts: missing --${missing.join(', --')}`);
+  process.exit(2);
+}
+if (!['analysis', 'noop', 'none'].includes(a.observer as string)) {
+  console.error(`glidepath-rollout.ts: --observer ${a.observer}: expected analysis, noop or none`);
   process.exit(2);
 }
 const root = a.root as string;
@@ -53,7 +58,10 @@ const config = load.loadConfig({
 });
 const app = await startApp(config);
 const analysis = new RolloutAnalysis({ canary: a.canary as string, stable: a.stable as string, clock: systemClock });
-app.dataPlane.setOutcomeObserver(analysis);
+// `--observer noop|none` takes the rollout apart when its cost is in question: the weighted split
+// alone (none), plus the observer calls on the request path (noop), plus the analysis (the default).
+if (a.observer === 'noop') app.dataPlane.setOutcomeObserver({ firstAttempt: () => {}, requestDone: () => {} });
+else if (a.observer === 'analysis') app.dataPlane.setOutcomeObserver(analysis);
 let ticks = 0;
 const tick = setInterval(() => {
   analysis.evidence();

@@ -41,6 +41,8 @@ export interface RolloutOptions {
   readonly canaryHost: string;
   /** Where the child writes the analysis's final evidence when stopped. */
   readonly evidenceFile: string;
+  /** What observes the outcomes: the rollout analysis, a do-nothing observer, or none (the split alone). */
+  readonly observer: 'analysis' | 'noop' | 'none';
 }
 
 export async function startGlidepath(options: {
@@ -93,6 +95,8 @@ export async function startGlidepath(options: {
           'v1',
           '--evidence-out',
           r.evidenceFile,
+          '--observer',
+          r.observer,
         ];
   const child = start(name, process.execPath, [...profile, ...entry, ...serveArgs], { cpu: options.cpu, env, cwd: root });
   await waitForHttp(child, `http://127.0.0.1:${adminPort}/readyz`);

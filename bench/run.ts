@@ -14,7 +14,8 @@ import { LoadGenerator, type LatencyRun, type ThroughputRun } from './loadgen.ts
 import { NGINX, nginxInstalled, startNginx } from './nginx.ts';
 import { openWindow, waitForQuiet, type Window } from './proc.ts';
 import { formatProfile, summariseProfile, type ProfileSummary } from './profile.ts';
-import { formatSummary, NOISY_PCT, ROLLOUT_CANARY_WEIGHT, summarise, type Round, type ThroughputRecord } from './report.ts';
+import { formatSummary, NOISY_PCT, ROLLOUT_CANARY_WEIGHT, summarise, TARGETS_GOAL, type Round, type ThroughputRecord } from './report.ts';
+import { measurePaired, type PairedResult, type PairedTarget } from './paired.ts';
 import { sleep } from '../testkit/wait.ts';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -32,6 +33,15 @@ const HELP = `Usage: npm run bench -- [options]
   --with-dispatch     add the minimal undici Pool.dispatch proxy, the floor glidepath sits on
   --ref REF           measure glidepath at a git commit (exported to a temp dir) instead of
                       the working tree, which others may be editing mid-run
+  --paired N          with glidepath and glidepath-rollout both targets: N windows where both are
+                      loaded at once at the same even rate and their CPU read over the same
+                      seconds (default: the rounds; 0 turns it off). The rollout's CPU cost is
+                      judged on these: the VM's noise lands on both sides of each ratio
+  --paired-rate R     req/s sent to each of the two in a paired window (default 2000)
+  --paired-only       only the paired windows (no throughput or latency rounds)
+  --rollout-observer analysis|noop|none
+                      what glidepath-rollout installs as outcome observer (default analysis); noop
+                      and none take the rollout's cost apart (observer calls, the split alone)
   --profile           run glidepath (and glidepath-rollout) with --cpu-prof and summarise where
                       their time went
   --retry-noisy N     redo a run up to N times while others used > 20% of a core (default 1; --quick 0)
@@ -59,6 +69,10 @@ const { values: opt } = parseArgs({
     'retry-noisy': { type: 'string' },
     'quiet-wait': { type: 'string' },
     connections: { type: 'string', default: '50' },
+    paired: { type: 'string' },
+    'paired-rate': { type: 'string', default: '2000' },
+    'paired-only': { type: 'boolean', default: false },
+    'rollout-observer': { type: 'string', default: 'analysis' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -78,6 +92,14 @@ const config = {
   pinned: opt.pin,
   retryNoisy: num(opt['retry-noisy'], 0, 1),
   quietWaitS: num(opt['quiet-wait'], 0, 15),
+  paired: {
+    windows: opt.paired !== undefined ? Number(opt.paired) : num(opt.rounds, 2, 5),
+    rate: Number(opt['paired-rate']),
+    seconds: num(opt.duration, 3, 10),
+    conns: 32,
+    warmup: 2,
+  },
+  pairedOnly: opt['paired-only'],
 };
 
 interface Target {
@@ -132,6 +154,14 @@ async function main(): Promise<number> {
     connections: config.connections,
   }).filter(([, v]) => !(v > 0));
   if (bad.length > 0) throw new UsageError(`--${bad.map(([k]) => k).join(', --')} must be positive numbers`);
+  const pairedWanted = wanted.has('glidepath') && wanted.has('glidepath-rollout') && config.paired.windows > 0;
+  if (!(Number.isInteger(config.paired.windows) && config.paired.windows >= 0) || !(config.paired.rate > 0))
+    throw new UsageError('--paired must be a whole number ≥ 0 and --paired-rate a positive number');
+  const observer = opt['rollout-observer'] as 'analysis' | 'noop' | 'none';
+  if (!['analysis', 'noop', 'none'].includes(observer))
+    throw new UsageError(`--rollout-observer ${observer}: expected analysis, noop or none`);
+  if (config.pairedOnly && !pairedWanted)
+    throw new UsageError('--paired-only needs --targets with both glidepath and glidepath-rollout, and --paired ≥ 1');
   const [loadCpu, proxyCpu] = config.pinned ? [0, 1] : [undefined, undefined];
   const tempDir = makeTempDir();
   mkdirSync(RESULTS, { recursive: true });
@@ -153,7 +183,7 @@ async function main(): Promise<number> {
         : `commit ${revision.commit}`;
     for (const name of GLIDEPATHS.filter((g) => wanted.has(g))) {
       const rollout =
-        name === 'glidepath-rollout' ? { canaryWeight: ROLLOUT_CANARY_WEIGHT, canaryHost: CANARY_HOST, evidenceFile } : undefined;
+        name === 'glidepath-rollout' ? { canaryWeight: ROLLOUT_CANARY_WEIGHT, canaryHost: CANARY_HOST, evidenceFile, observer } : undefined;
       const g = await startGlidepath({
         tempDir,
         backendPort: backend.port,
@@ -205,7 +235,7 @@ async function main(): Promise<number> {
   const mode = config.pinned
     ? 'pinned (proxies on CPU 1; backend and load generators on CPU 0)'
     : `unpinned (everything shares ${cpus().length} CPUs)`;
-  const heading = `glidepath bench ${stamp}: glidepath from ${source}; ${mode}; ${load.description}; ${config.rounds} rounds x ${config.duration} s (+${config.warmup} s warm-up); latency ${config.latency.seconds} s at ${config.latency.rate} req/s over ${config.latency.conns} connections${rolloutWanted ? `; glidepath-rollout: v1/v2 at ${10_000 - ROLLOUT_CANARY_WEIGHT}/${ROLLOUT_CANARY_WEIGHT} bp with the rollout analysis as outcome observer` : ''}${opt.profile ? '; glidepath PROFILED (--cpu-prof adds overhead)' : ''}`;
+  const heading = `glidepath bench ${stamp}: glidepath from ${source}; ${mode}; ${load.description}; ${config.rounds} rounds x ${config.duration} s (+${config.warmup} s warm-up); latency ${config.latency.seconds} s at ${config.latency.rate} req/s over ${config.latency.conns} connections${rolloutWanted ? `; glidepath-rollout: v1/v2 at ${10_000 - ROLLOUT_CANARY_WEIGHT}/${ROLLOUT_CANARY_WEIGHT} bp with ${observer === 'analysis' ? 'the rollout analysis as outcome observer' : observer === 'noop' ? 'a do-nothing outcome observer (diagnostic)' : 'no outcome observer (diagnostic)'}` : ''}${opt.profile ? '; glidepath PROFILED (--cpu-prof adds overhead)' : ''}`;
   say(heading);
 
   const rounds: Round[] = [];
@@ -225,7 +255,7 @@ async function main(): Promise<number> {
     }
     return best;
   };
-  for (let r = 0; r < config.rounds; r++) {
+  for (let r = 0; r < (config.pairedOnly ? 0 : config.rounds); r++) {
     // Rotating the order each round spreads the VM's drift over all targets.
     const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target);
     const round: Round = { round: r + 1, order: order.map((t) => t.name), throughput: {}, latency: {} };
@@ -284,6 +314,21 @@ async function main(): Promise<number> {
     rounds.push(round);
   }
 
+  let paired: PairedResult | undefined;
+  if (pairedWanted) {
+    const pairedTarget = (name: string): PairedTarget => {
+      const t = targets.find((x) => x.name === name) as Target;
+      const adminPort = (glidepaths.get(name) as GlidepathTarget).adminPort;
+      return { ...t, answered: () => glidepathStatus(adminPort).then(answeredRequests) };
+    };
+    const [a, b] = [pairedTarget('glidepath'), pairedTarget('glidepath-rollout')];
+    say(
+      `  paired: ${a.name} and ${b.name} loaded at once, ${config.paired.rate} req/s each over ${config.paired.conns} connections, CPU read over the same ${config.paired.seconds} s`,
+    );
+    if (config.quietWaitS > 0) await waitForQuiet(allPids(), NOISY_PCT, config.quietWaitS * 1000);
+    paired = await measurePaired(load, a, b, config.paired, allPids, say);
+  }
+
   // glidepath's own counters must agree with the load generators: all 2xx, nothing refused.
   const glidepathCounters: Record<string, unknown> = {};
   const counterProblems: string[] = [];
@@ -302,7 +347,7 @@ async function main(): Promise<number> {
     }
   }
   let rolloutEvidence: RolloutEvidence | undefined;
-  if (glidepaths.has('glidepath-rollout')) {
+  if (glidepaths.has('glidepath-rollout') && observer === 'analysis') {
     const checked = checkRolloutEvidence(evidenceFile, glidepathCounters['glidepath-rollout']);
     rolloutEvidence = checked.evidence;
     notes.push(checked.line);
@@ -310,8 +355,15 @@ async function main(): Promise<number> {
   }
 
   const summary = summarise(rounds, names, counterProblems);
-  const text = formatSummary(summary, names, config.rounds, heading);
-  console.log(`\n${text}`);
+  if (!config.pairedOnly) console.log(`\n${formatSummary(summary, names, config.rounds, heading)}`);
+  if (paired !== undefined) {
+    const ok = paired.medianRatio <= TARGETS_GOAL.rolloutCpuRatio;
+    const errors = paired.windows.reduce((n, w) => n + w.errors, 0);
+    if (errors > 0) counterProblems.push(`paired windows: ${errors} errors or non-200 answers`);
+    console.log(
+      `\nCPU per request, rollout in progress / single version, ${paired.windows.length} paired windows: ratios ${paired.windows.map((w) => w.ratio.toFixed(3)).join(', ')}; median ${paired.medianRatio.toFixed(3)} (${paired.medianUsPerRequest.map((x) => x.toFixed(1)).join(' vs ')} µs/req at ${config.paired.rate} req/s each): ${ok ? 'PASS' : 'FAIL'} (<= ${TARGETS_GOAL.rolloutCpuRatio}x)`,
+    );
+  }
   for (const n of [...notes, ...counterProblems]) console.log(`Note: ${n}`);
   for (const p of Object.values(profiles)) console.log(`\n${formatProfile(p)}`);
 
@@ -319,7 +371,7 @@ async function main(): Promise<number> {
   const file = join(RESULTS, `${stamp}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ meta: { ...meta(load.tool), glidepathSource: source }, config, targets: names, summary, rounds, glidepathCounters, rolloutEvidence, profiles, notes }, null, 2)}\n`,
+    `${JSON.stringify({ meta: { ...meta(load.tool), glidepathSource: source }, config, targets: names, summary, rounds, glidepathCounters, rolloutEvidence, paired, profiles, notes }, null, 2)}\n`,
   );
   console.log(`\nResults: ${file}`);
   return summary.errors.problems.length === 0 ? 0 : 1;
@@ -372,6 +424,12 @@ function checkRolloutEvidence(file: string, status: unknown): { evidence: Rollou
     );
   const line = `glidepath-rollout's analysis observed ${seen} first attempts (${served} requests answered): canary ${c.requests} (${(100 * share).toFixed(2)} %), stable ${s.requests}, ${c.failures + s.failures} failures, abort ${JSON.stringify(e.evidence.abort)}; ${aborts} client aborts; evidence read ${e.ticks} times`;
   return { evidence: e, line, problems };
+}
+
+/** Requests glidepath has answered since it started: every version's count plus the unrouted. */
+function answeredRequests(status: unknown): number {
+  const s = status as { versions: { requests: number }[]; unrouted: { requests: number } };
+  return s.versions.reduce((n, v) => n + v.requests, s.unrouted.requests);
 }
 
 function glidepathProblems(status: unknown): string[] {
